@@ -1,0 +1,47 @@
+# srgan-upscaling: two commands on a fresh machine
+#   make test       set up .venv if missing, run pytest and the notebooks under nbval (smoke profile)
+#   make reproduce  set up .venv if missing, run notebooks 01-05 headless (profile: $SRGAN_PROFILE,
+#                   default paper on a CUDA machine, quick otherwise)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: help venv test test-unit test-notebooks reproduce lab data bench clean-results
+
+help:
+	@echo "make test | make reproduce | make lab | make data | make bench"
+
+# The venv is (re)installed when it is missing or pyproject.toml changed.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: test-unit test-notebooks
+
+test-unit: $(STAMP)
+	SRGAN_PROFILE=smoke $(BIN)/python -m pytest tests/
+
+test-notebooks: $(STAMP)
+	SRGAN_PROFILE=smoke $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/
+
+reproduce: $(STAMP)
+	$(BIN)/srgan reproduce
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+data: $(STAMP)
+	$(BIN)/srgan download div2k
+	$(BIN)/srgan download bsds100
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/data_pipeline.py
+	$(BIN)/python benchmarks/train_step.py
+
+clean-results:
+	rm -rf results runs

@@ -1,0 +1,108 @@
+"""Quality floor of the quick profile (issue 8): the MSE warm-up and the GAN phase against bicubic on Set5.
+
+Trains the quick profile's x4 and x2 cells (crop 88, TV on, seed 0) for the
+profile's whole budget (``warmup_iters`` MSE + ``gan_iters`` GAN iterations) on
+the embedded sample photographs, then scores on Set5 with the standard protocol
+(Y channel, border = scale, MATLAB bicubic), in one process:
+
+* bicubic (the baseline),
+* the generator at the end of the MSE warm-up (``warmup_generator.pt``),
+* the generator at the end of the GAN phase (``generator.pt``).
+
+The floor: the MSE phase beats bicubic by >= 0.2 dB at x4 and at x2 (exit code
+1 otherwise). The GAN phase may trade PSNR for texture; it is reported, not
+held to a floor. A figure shows the same crop of bicubic, MSE-phase and
+GAN-phase outputs and HR. The last line is
+
+``RESULT x4_mse_gain_db=<n> x4_gan_gain_db=<n> x2_mse_gain_db=<n> x2_gan_gain_db=<n> minutes=<n>``
+
+Usage::
+
+    .venv/bin/python benchmarks/quality.py [--set5 ../shared/data/Set5/HR] [--figure docs/figures/quality_quick_x4.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+FLOOR_DB = 0.2
+
+
+def score(folder, scale, generator=None):
+    """Set5 under the standard protocol: bicubic (generator None) or a generator."""
+    from srgan_lib.evaluate import evaluate_images
+    from srgan_lib.upscale import upscale
+
+    fn = None if generator is None else (lambda lr: upscale(generator, lr, tile=256))
+    return evaluate_images(folder, scale, protocol="standard", upscale_fn=fn)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--set5", default=str(ROOT.parent / "shared" / "data" / "Set5" / "HR"))
+    parser.add_argument("--figure", default=str(ROOT / "docs" / "figures" / "quality_quick_x4.png"))
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--scales", type=int, nargs="+", default=[4, 2])
+    args = parser.parse_args(argv)
+
+    start = time.perf_counter()
+    import torch
+
+    from srgan_lib import config, images, viz
+    from srgan_lib.checkpoint import load_generator
+    from srgan_lib.train import train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    set5 = Path(args.set5)
+    if not set5.is_dir():
+        print(f"{set5} is absent: pass --set5 DIR (the Set5 HR images)", file=sys.stderr)
+        return 2
+    profile = config.get_profile("quick")
+    print(f"quick profile: {profile.base.warmup_iters} MSE + {profile.base.gan_iters} GAN iterations, "
+          f"batch {profile.base.batch_size}, G {profile.base.num_block}x{profile.base.num_feat}, "
+          f"VGG {profile.base.vgg_layer}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs", flush=True)
+    gains, fig_data = {}, None
+    with tempfile.TemporaryDirectory(prefix="srgan-quality-") as tmp:
+        for scale in args.scales:
+            cfg = profile.config(scale=scale, crop_size=88, use_tv=True, seed=0, device="cpu")
+            t0 = time.perf_counter()
+            run_dir = train(cfg, Path(tmp) / config.run_name(cfg), progress=False)
+            train_s = time.perf_counter() - t0
+            warm, _ = load_generator(run_dir / "warmup_generator.pt")
+            final, _ = load_generator(run_dir / "generator.pt")
+            bic, mse_res, gan_res = score(set5, scale), score(set5, scale, warm), score(set5, scale, final)
+            gains[f"x{scale}_mse_gain_db"] = mse_res.psnr - bic.psnr
+            gains[f"x{scale}_gan_gain_db"] = gan_res.psnr - bic.psnr
+            print(f"x{scale}: trained in {train_s / 60:.2f} min; Set5 standard: bicubic {bic.psnr:.2f} dB / "
+                  f"{bic.ssim:.4f}, MSE phase {mse_res.psnr:.2f} dB / {mse_res.ssim:.4f} "
+                  f"({gains[f'x{scale}_mse_gain_db']:+.3f} dB), GAN phase {gan_res.psnr:.2f} dB / "
+                  f"{gan_res.ssim:.4f} ({gains[f'x{scale}_gan_gain_db']:+.3f} dB)", flush=True)
+            if scale == 4:
+                hr = images.load_image(images.list_images(set5)[2])  # butterfly: the most texture in Set5
+                trip = viz.prepare_triplet(hr, warm, scale)
+                fig_data = (trip, viz.prepare_triplet(hr, final, scale)["sr"])
+    if fig_data is not None:
+        trip, gan_sr = fig_data
+        fig = viz.comparison_figure({"Bicubic x4": trip["bicubic"], "MSE phase": trip["sr"], "GAN phase": gan_sr,
+                                     "HR": trip["hr"]}, title="quick profile, Set5 x4 (benchmarks/quality.py)")
+        print("figure:", viz.save_figure(fig, args.figure))
+    minutes = (time.perf_counter() - start) / 60
+    failed = [k for k, v in gains.items() if "_mse_" in k and v < FLOOR_DB]
+    print(f"FLOOR (MSE phase >= +{FLOOR_DB} dB over bicubic): " + ("FAILED " + ", ".join(failed) if failed else "ok"))
+    print("RESULT " + " ".join(f"{k}={v:.3f}" for k, v in gains.items()) + f" minutes={minutes:.2f}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

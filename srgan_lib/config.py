@@ -1,0 +1,344 @@
+"""Profiles, run configurations, the ablation grid, run names and seeding.
+
+Three profiles make the same notebooks and commands fit three machines
+(chosen by the ``SRGAN_PROFILE`` environment variable; see :func:`get_profile`):
+
+* ``smoke``  -- CI: every notebook finishes in seconds (tiny networks, 1-3
+  iterations, a couple of small images).
+* ``quick``  -- a CPU laptop: minutes; small networks trained on the embedded
+  sample photographs (``srgan_lib.samples``).
+* ``paper``  -- a GPU with DIV2K, as the paper did.
+
+A training run is described by one frozen :class:`TrainConfig`; variants are made
+with :func:`dataclasses.replace` and every run saves its config as JSON beside
+its checkpoints. Each default below names the source it follows:
+
+* **paper** -- "Upscaling using SRGAN", section 4 (Adam, lr 1e-3, betas
+  0.9/0.999; crops 88/128/168; scales 2 and 4; loss = content + 1e-3 adversarial
+  + TV, eqs. (1)-(7)).
+* **ref** -- the public code the paper was built on (leftthomas/SRGAN): where the
+  paper is silent it fixes 100 epochs of one random crop per DIV2K training
+  image at batch 64 (= 13 iterations an epoch, 1,300 in all), the TV weight
+  2e-8 and the 0.006 weight on the feature distance, and no MSE pre-training.
+* **ledig** -- Ledig et al. 2017: 16 residual blocks, 64 features, VGG19 phi_5,4
+  content loss, adversarial weight 1e-3.
+* **basicsr** -- BasicSR: MATLAB-compatible bicubic for LR images.
+
+See ``notebooks/04_training.ipynb`` for how the pieces fit together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError
+
+#: The repository root (the folder holding ``srgan_lib/``); outputs default to
+#: folders under it so that notebooks (run from ``notebooks/``) and the CLI agree.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+PROFILE_NAMES = ("smoke", "quick", "paper")
+SCALES = (2, 4)
+CROP_SIZES = (88, 128, 168)
+
+
+def data_root() -> Path:
+    """Folder where datasets are downloaded (``$SRGAN_DATA`` or ``<repo>/data``)."""
+    return Path(os.environ.get("SRGAN_DATA", PROJECT_ROOT / "data"))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines one training run (one cell of the ablation grid).
+
+    Attributes are grouped as in the paper; the comment after each default names
+    its source (see the module docstring). ``use_tv=False`` switches the TV term
+    off whatever ``tv_weight`` says (the "without tv loss" rows of Tables 1-2).
+    """
+
+    # --- the ablation axes (paper, Tables 1 and 2)
+    scale: int = 4  # paper: x2 and x4
+    crop_size: int = 88  # paper: 88, 128, 168 (ref default 88)
+    use_tv: bool = True  # paper: with and without the TV term
+    seed: int = 0
+    profile: str = "paper"
+
+    # --- generator and discriminator (paper sec. 3.1 / ledig)
+    num_feat: int = 64  # ledig
+    num_block: int = 16  # ledig (ref uses 5)
+    d_num_feat: int = 64  # ledig / Radford: 64 -> 512 channels
+    d_fc: int = 1024  # ledig: dense 1024
+    upsample_skip: str = "none"  # "none" = the paper's network; "bicubic" = VDSR-style global residual
+
+    # --- data (paper sec. 4, 4.1)
+    train_data: str = "div2k"  # "div2k", "samples" or a folder of HR images
+    val_data: str = "div2k"  # "div2k", "bsds100", "samples" or a folder
+    val_limit: int | None = None  # None = every validation image
+    val_max_side: int | None = None  # centre-crop validation images to at most this (smoke)
+    resize_method: str = "matlab"  # basicsr (ref uses PIL: pass "pil" to mimic it)
+    augment: bool = True  # flips and 90-degree rotations
+    batch_size: int = 64  # ref
+    num_workers: int = 0
+
+    # --- schedule (paper sec. 4 / ref)
+    warmup_iters: int = 0  # MSE pre-training of G (SRResNet); ref and paper: none
+    gan_iters: int = 1300  # ref: 100 epochs x ceil(800 / 64) iterations
+    lr: float = 1e-3  # paper
+    betas: tuple[float, float] = (0.9, 0.999)  # paper
+    warmup_lr: float = 1e-3
+
+    # --- loss weights (paper eqs. (1)-(7))
+    pixel_weight: float = 1.0  # paper eq. (3): content = MSE + VGG
+    content_weight: float = 0.006  # ref: ~(1/12.75)^2, ledig's feature rescaling
+    adv_weight: float = 1e-3  # paper eq. (1)
+    tv_weight: float = 2e-8  # ref
+    vgg_layer: str = "conv5_4"  # ledig phi_5,4
+    vgg_weights: str = "imagenet"  # "imagenet" (stop if missing), "auto" (warn, fall back to random), "random"
+
+    # --- logging, validation, checkpoints
+    log_every: int = 10
+    val_every: int = 100
+    val_images: int = 5
+    ckpt_every: int = 100
+
+    # --- hardware
+    device: str = "auto"  # "auto", "cpu" or "cuda"
+    amp_bf16: bool = True  # CUDA only
+    channels_last: bool = True  # CUDA only
+    deterministic: bool = True
+
+    def __post_init__(self) -> None:
+        if self.scale not in (2, 4, 8):
+            raise ConfigError(f"scale={self.scale}: use 2, 4 or 8")
+        if self.crop_size <= 0 or self.crop_size % self.scale:
+            raise ConfigError(
+                f"crop_size={self.crop_size} is not divisible by scale={self.scale}: "
+                f"choose a crop that is a multiple of {self.scale}"
+            )
+        if self.upsample_skip not in ("none", "bicubic"):
+            raise ConfigError(f"upsample_skip={self.upsample_skip!r}: use 'none' or 'bicubic'")
+        if self.vgg_weights not in ("imagenet", "auto", "random"):
+            raise ConfigError(f"vgg_weights={self.vgg_weights!r}: use 'imagenet', 'auto' or 'random'")
+        if self.resize_method not in ("matlab", "pil", "torch", "torch_aa"):
+            raise ConfigError(
+                f"resize_method={self.resize_method!r}: use 'matlab', 'pil', 'torch' or 'torch_aa'"
+            )
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"device={self.device!r}: use 'auto', 'cpu' or 'cuda'")
+        if self.batch_size < 1 or self.gan_iters < 0 or self.warmup_iters < 0:
+            raise ConfigError("batch_size must be >= 1 and iteration counts >= 0")
+
+    @property
+    def effective_tv_weight(self) -> float:
+        """The TV weight actually applied (0 when ``use_tv`` is off)."""
+        return self.tv_weight if self.use_tv else 0.0
+
+    @property
+    def total_iters(self) -> int:
+        return self.warmup_iters + self.gan_iters
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown config keys {unknown}: the config was written by another version")
+        d = dict(d)
+        if "betas" in d:
+            d["betas"] = tuple(d["betas"])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named bundle of defaults: which data, how big the networks, how long.
+
+    Attributes:
+        name: ``smoke``, ``quick`` or ``paper``.
+        description: one line for notebooks and logs.
+        base: the :class:`TrainConfig` every run of this profile starts from.
+        scales, crop_sizes: the ablation axes this profile runs.
+        seeds: the seeds of the ablation grid (one by default).
+    """
+
+    name: str
+    description: str
+    base: TrainConfig
+    scales: tuple[int, ...] = SCALES
+    crop_sizes: tuple[int, ...] = CROP_SIZES
+    seeds: tuple[int, ...] = (0,)
+
+    def config(self, scale: int = 4, crop_size: int = 88, use_tv: bool = True, seed: int = 0,
+               **overrides) -> TrainConfig:
+        """A run's config: this profile's defaults with the given axes and overrides."""
+        try:
+            return dataclasses.replace(self.base, scale=scale, crop_size=crop_size, use_tv=use_tv,
+                                       seed=seed, **overrides)
+        except TypeError as exc:  # an unknown keyword
+            raise ConfigError(f"{exc}: see srgan_lib.config.TrainConfig for the fields") from None
+
+
+_PAPER = TrainConfig(profile="paper")
+
+_QUICK = dataclasses.replace(
+    _PAPER,
+    profile="quick",
+    # Sized by measurement (issue 8, docs/benchmarks.md "Quality (quick profile)"): with the bicubic skip,
+    # 16 features learned faster than 32 (Set5 x4 after 100 MSE iterations at batch 4: +0.58 vs +0.20 dB)
+    # at a third of the cost, and the 12-run grid must fit in `make reproduce` (<= 15 min on 2 cores).
+    num_feat=16,
+    num_block=4,
+    d_num_feat=16,
+    d_fc=128,
+    upsample_skip="bicubic",  # see notebook 02: a small network beats bicubic within minutes only with it
+    train_data="samples",
+    val_data="samples",
+    val_limit=None,
+    batch_size=4,  # per unit of compute, batch 4 learned faster than 8 or 16 here (measured, issue 8)
+    warmup_iters=100,  # MSE warm-up so that the GAN starts from a generator that beats bicubic
+    gan_iters=10,  # a token GAN phase: its iterations cost ~4x a warm-up one (VGG + D); budget above
+    vgg_layer="conv2_2",  # ledig's VGG22: far cheaper than conv5_4 on a CPU
+    vgg_weights="auto",
+    log_every=2,
+    val_every=50,
+    val_images=2,
+    ckpt_every=50,
+)
+
+_SMOKE = dataclasses.replace(
+    _QUICK,
+    profile="smoke",
+    num_feat=8,
+    num_block=1,
+    d_num_feat=8,
+    d_fc=16,
+    val_limit=2,
+    val_max_side=96,
+    batch_size=2,
+    warmup_iters=1,
+    gan_iters=2,
+    vgg_weights="random",
+    log_every=1,
+    val_every=2,
+    val_images=1,
+    ckpt_every=2,
+)
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile("smoke", "CI smoke test: tiny networks, 3 iterations, two small images", _SMOKE),
+    "quick": Profile("quick", "CPU laptop: small networks on the embedded sample photographs, minutes", _QUICK),
+    "paper": Profile("paper", "GPU + DIV2K, as the paper did", _PAPER),
+}
+
+
+def default_profile_name() -> str:
+    """``$SRGAN_PROFILE`` if set, else ``paper`` when CUDA is available, else ``quick``."""
+    name = os.environ.get("SRGAN_PROFILE", "").strip().lower()
+    if name:
+        return name
+    import torch  # imported here: reading a profile name should not need torch
+
+    return "paper" if torch.cuda.is_available() else "quick"
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The profile called ``name`` (default: :func:`default_profile_name`).
+
+    Raises:
+        ConfigError: for an unknown name.
+    """
+    name = (name or default_profile_name()).strip().lower()
+    if name not in PROFILES:
+        raise ConfigError(f"unknown profile {name!r} (from SRGAN_PROFILE or --profile): use one of {PROFILE_NAMES}")
+    return PROFILES[name]
+
+
+def run_name(cfg: TrainConfig) -> str:
+    """Name encoding the ablation axes, e.g. ``srgan_x4_c88_tv1_s0`` (BasicSR style)."""
+    return f"srgan_x{cfg.scale}_c{cfg.crop_size}_tv{int(cfg.use_tv)}_s{cfg.seed}"
+
+
+def ablation_grid(profile: Profile, seeds: tuple[int, ...] | None = None) -> list[TrainConfig]:
+    """Every cell of scale x crop x TV x seed for ``profile``, in a fixed order."""
+    seeds = profile.seeds if seeds is None else tuple(seeds)
+    return [
+        profile.config(scale=s, crop_size=c, use_tv=tv, seed=seed)
+        for s in profile.scales
+        for c in profile.crop_sizes
+        for tv in (True, False)
+        for seed in seeds
+    ]
+
+
+def runs_dir(profile: str) -> Path:
+    """Default folder holding the runs of ``profile`` (``<repo>/runs/<profile>``)."""
+    return Path(os.environ.get("SRGAN_RUNS", PROJECT_ROOT / "runs")) / profile
+
+
+def results_dir(profile: str) -> Path:
+    """Where tables and figures go: ``<repo>/results`` (``results/smoke`` for CI runs)."""
+    root = Path(os.environ.get("SRGAN_RESULTS", PROJECT_ROOT / "results"))
+    return root / "smoke" if profile == "smoke" else root
+
+
+def data_folder(spec: str, split: str = "train") -> Path:
+    """Resolve a dataset name or a path to a folder of HR images.
+
+    Args:
+        spec: ``"div2k"``, ``"bsds100"``, ``"samples"`` or a folder path.
+        split: ``"train"`` or ``"val"`` (ignored for ``bsds100`` and paths).
+
+    Raises:
+        DataError: if the folder does not exist (naming the command that fetches it).
+    """
+    from .errors import DataError
+
+    if split not in ("train", "val"):
+        raise ConfigError(f"split={split!r}: use 'train' or 'val'")
+    if spec == "samples":
+        from . import samples
+
+        return samples.sample_folder(split)
+    if spec == "div2k":
+        folder = data_root() / "DIV2K" / ("DIV2K_train_HR" if split == "train" else "DIV2K_valid_HR")
+        hint = "run `make data` or `srgan download div2k`"
+    elif spec == "bsds100":
+        folder = data_root() / "BSDS100"
+        hint = "run `srgan download bsds100`"
+    else:
+        folder = Path(spec).expanduser()
+        hint = "check the path"
+    if not folder.is_dir():
+        raise DataError(f"dataset folder {folder} does not exist: {hint}")
+    return folder
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA): the one place seeds are set.
+
+    With ``deterministic`` cuDNN autotuning is off and deterministic kernels are
+    preferred, so that the same seed gives the same numbers on the same machine.
+    """
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

@@ -1,0 +1,183 @@
+"""Scoring bicubic and trained models on a folder of HR images, and result tables.
+
+:func:`evaluate_images` turns every HR image into an (HR, LR) pair under one of
+the protocols of :mod:`srgan_lib.metrics`, restores it (bicubic, or a model's
+``upscale_fn``) and scores it. :func:`score_bicubic` scores bicubic at both
+scales under both protocols and :func:`write_bicubic_tables` writes the bicubic
+columns of the paper's Tables 1 (x2) and 2 (x4) beside the paper's numbers
+(28.3654 / 0.8877 and 24.5025 / 0.7408, from ``srgan_lib.tables.PAPER_TABLES``).
+``notebooks/01_bicubic_baseline.ipynb`` walks through both.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+
+from . import metrics
+from .errors import ConfigError
+from .images import center_crop, list_images, load_image, to_tensor
+from .resize import imresize
+
+
+@dataclass
+class EvalResult:
+    """Scores of one method on one set of images.
+
+    Attributes:
+        psnr: dataset PSNR in dB (mean of per-image values for ``standard``; PSNR of
+            the mean MSE for ``paper``).
+        ssim: mean SSIM over images.
+        protocol: ``"standard"`` or ``"paper"``.
+        scale: upscaling factor.
+        count: number of images.
+        per_image: one dict per image with ``name``, ``psnr``, ``ssim`` (and ``mse``).
+        resize_method: how the LR images (and the bicubic restore) were made.
+    """
+
+    psnr: float
+    ssim: float
+    protocol: str
+    scale: int
+    count: int
+    per_image: list = field(default_factory=list)
+    resize_method: str = "matlab"
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (``inf`` PSNRs, from identical images, become ``null``)."""
+        d = asdict(self)
+        for row in [d] + d["per_image"]:
+            for key in ("psnr", "mse"):
+                if key in row and not math.isfinite(row[key]):
+                    row[key] = None
+        return d
+
+
+def _image_paths(folder_or_paths) -> list[Path]:
+    if isinstance(folder_or_paths, (str, os.PathLike)) and Path(folder_or_paths).is_dir():
+        return list_images(folder_or_paths)
+    if isinstance(folder_or_paths, (str, os.PathLike)):
+        return [Path(folder_or_paths)]  # one file; load_image names it if unreadable
+    return [Path(p) for p in folder_or_paths]
+
+
+def _single_channel(path: Path) -> bool:
+    """True if the file stores one channel (grayscale), which ``standard`` scores as is."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return img.mode != "P" and len(img.getbands()) == 1
+
+
+def evaluate_images(folder_or_paths, scale: int, protocol: str = "standard",
+                    upscale_fn: Callable | None = None, resize_method: str | None = None,
+                    limit: int | None = None, max_side: int | None = None, device=None) -> EvalResult:
+    """Score bicubic (``upscale_fn=None``) or a model on HR images under ``protocol``.
+
+    Args:
+        folder_or_paths: a folder of HR images, one image file, or a list of files.
+        scale: upscaling factor (the LR images are ``1/scale`` the size).
+        protocol: ``"standard"`` or ``"paper"`` (see :mod:`srgan_lib.metrics`).
+        upscale_fn: ``lr (1 x 3 x h x w float in [0, 1]) -> sr (1 x 3 x H x W in
+            [0, 1])``; ``None`` scores the bicubic baseline.
+        resize_method: how LR (and bicubic) images are made; ``None`` = the
+            protocol's own (MATLAB for ``standard``, PIL for ``paper``).
+        limit: score only the first ``limit`` images (sorted by name).
+        max_side: centre-crop each HR image to at most ``max_side`` pixels a side
+            first (keeps the smoke profile fast).
+        device: where the metrics are computed (float64); ``None`` = CUDA when
+            available (SSIM of a 2K image takes seconds on a CPU), else the CPU.
+
+    Returns:
+        EvalResult
+
+    Raises:
+        DataError: the folder holds no image. ImageReadError: a file is unreadable.
+        ConfigError: a bad protocol, or ``upscale_fn`` returns the wrong size.
+    """
+    metrics.check_protocol(protocol)
+    method = resize_method or metrics.PROTOCOL_RESIZE[protocol]
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    paths = _image_paths(folder_or_paths)[: limit if limit else None]
+    rows = []
+    for path in paths:
+        hr = load_image(path)
+        if max_side:
+            hr = center_crop(hr, max_side)
+        hr, lr = metrics.make_pair(hr, scale, protocol, method)
+        if upscale_fn is None:
+            sr = imresize(lr, size=hr.shape[:2], method=method)
+        else:
+            with torch.no_grad():
+                sr = upscale_fn(to_tensor(lr))
+            if tuple(sr.shape[-2:]) != hr.shape[:2]:
+                raise ConfigError(f"{path.name}: the model returned {tuple(sr.shape[-2:])} pixels for an LR image "
+                                  f"of {lr.shape[:2]}, expected {hr.shape[:2]}: does its scale match scale={scale}?")
+        row = metrics.score_image(sr, hr, scale, protocol, single_channel=_single_channel(path), device=device)
+        rows.append({"name": path.name, **row})
+    value_psnr, value_ssim = metrics.aggregate(rows, protocol)
+    return EvalResult(value_psnr, value_ssim, protocol, scale, len(rows), rows, method)
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def score_bicubic(folder, scales: Iterable[int] = (2, 4), protocols: Iterable[str] = metrics.PROTOCOLS,
+                  limit: int | None = None, max_side: int | None = None) -> dict[tuple[int, str], EvalResult]:
+    """Bicubic on ``folder`` for every scale and protocol: ``{(scale, protocol): EvalResult}``.
+
+    ``limit`` and ``max_side`` are as in :func:`evaluate_images`; each protocol
+    makes its LR images with its own resize method.
+    """
+    return {(scale, protocol): evaluate_images(folder, scale, protocol, limit=limit, max_side=max_side)
+            for scale in scales for protocol in protocols}
+
+
+def write_bicubic_tables(results: dict[tuple[int, str], EvalResult], profile_name: str, dataset: str,
+                         out_dir: str | os.PathLike | None = None) -> dict[int, tuple[Path, Path]]:
+    """Write the bicubic columns of Tables 1 (x2) and 2 (x4), one section per protocol.
+
+    Each table (built by :func:`srgan_lib.tables.build_table`, the paper's layout)
+    shows ours, the paper's bicubic number and the difference. Files:
+    ``<results_dir(profile)>/tables/table1_x2_bicubic.{md,csv}`` and
+    ``table2_x4_bicubic.{md,csv}``; the full tables of notebook 05 are other
+    files, so re-running this never overwrites them.
+
+    Args:
+        results: ``{(scale, protocol): EvalResult}`` from :func:`score_bicubic`.
+        profile_name: selects the results folder (``config.results_dir``) and is
+            named in the footnote.
+        dataset: the data's name for the footnote (``"div2k"``, ``"samples"``, a folder).
+        out_dir: overrides the tables folder.
+
+    Returns:
+        dict: ``{scale: (markdown path, csv path)}``.
+    """
+    from . import tables
+    from .checkpoint import atomic_write_text
+    from .config import results_dir
+
+    out = Path(out_dir) if out_dir is not None else results_dir(profile_name) / "tables"
+    written = {}
+    for scale in sorted({s for s, _ in results}):
+        built = [tables.build_table(scale, protocol, bicubic=res,
+                                    footnote=tables.footnote(profile_name, protocol, str(dataset), res.count))
+                 for (s, protocol), res in results.items() if s == scale]
+        name, stem = tables.TABLE_FILES.get(scale, (f"Table x{scale}", f"table_x{scale}"))
+        md = f"# {name} (x{scale}): bicubic columns\n\n" + "\n".join(tables.to_markdown(t) for t in built)
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=tables.CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for t in built:
+            writer.writerows(tables.csv_rows(t))
+        written[scale] = (atomic_write_text(out / f"{stem}_bicubic.md", md),
+                          atomic_write_text(out / f"{stem}_bicubic.csv", buf.getvalue()))
+    return written

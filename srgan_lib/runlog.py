@@ -1,0 +1,148 @@
+"""What a training run writes besides checkpoints: ``metrics.csv``, ``val.csv``, TensorBoard.
+
+``metrics.csv`` has one row per logged window (every ``log_every`` steps, and at
+the end of the MSE warm-up) with the MEAN of each term over the window:
+
+``step, phase, g_pixel, g_content, g_adv, g_tv, g_total, d_real, d_fake, d_total,
+d_x, d_g_z, lr, time``
+
+``d_x`` and ``d_g_z`` are the means of D(x) = sigmoid(D's logit) on HR crops and
+of D(G(z)) on SR images (the paper's notation, eq. (8)); ``time`` is the run's
+wall-clock seconds (summed over resumes). Terms that a phase does not compute
+(everything but ``g_pixel``/``g_total`` in the MSE warm-up) are left empty.
+``val.csv`` holds ``step, psnr, ssim`` of each validation. On resume both files
+are cut back to the checkpoint's step, so that they read as if the run had
+never stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+from pathlib import Path
+
+from .checkpoint import atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+LOSS_KEYS = ("g_pixel", "g_content", "g_adv", "g_tv", "g_total", "d_real", "d_fake", "d_total", "d_x", "d_g_z")
+METRICS_COLUMNS = ("step", "phase", *LOSS_KEYS, "lr", "time")
+VAL_COLUMNS = ("step", "psnr", "ssim")
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.8g}"
+    return str(value)
+
+
+class _CsvLog:
+    """A CSV file appended to row by row (flushed, so a kill loses at most a row)."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...], keep_until: int | None):
+        self.path, self.columns = Path(path), columns
+        if keep_until is None or not self.path.is_file():
+            atomic_write_text(self.path, ",".join(columns) + "\n")
+        else:  # resume: drop rows logged after the checkpoint
+            with open(self.path, newline="", encoding="utf-8") as f:
+                rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= keep_until]
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+            atomic_write_text(self.path, buf.getvalue())
+        self._file = open(self.path, "a", newline="", encoding="utf-8")
+
+    def write(self, row: dict) -> None:
+        self._file.write(",".join(_fmt(row.get(c)) for c in self.columns) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class RunLog:
+    """CSV files and (when installed) TensorBoard for one run folder.
+
+    Args:
+        run_dir: the run folder.
+        resume_step: None for a fresh run (files started anew), else the
+            checkpoint's step (rows after it dropped; TensorBoard purges them too).
+        tensorboard: try to open a ``SummaryWriter`` in ``run_dir/tb``.
+    """
+
+    def __init__(self, run_dir: Path, resume_step: int | None = None, tensorboard: bool = True):
+        run_dir = Path(run_dir)
+        self.metrics = _CsvLog(run_dir / "metrics.csv", METRICS_COLUMNS, resume_step)
+        self.val = _CsvLog(run_dir / "val.csv", VAL_COLUMNS, resume_step)
+        self.writer = _summary_writer(run_dir / "tb", resume_step) if tensorboard else None
+
+    def log_losses(self, step: int, phase: str, values: dict, lr: float, time_s: float) -> None:
+        """One metrics row; ``values`` maps a subset of :data:`LOSS_KEYS` to floats."""
+        self.metrics.write({"step": step, "phase": phase, **values, "lr": lr, "time": round(time_s, 3)})
+        if self.writer is not None:
+            for key, value in values.items():
+                group = "D" if key in ("d_x", "d_g_z") else "loss"
+                self.writer.add_scalar(f"{group}/{key}", value, step)
+            self.writer.add_scalar("lr", lr, step)
+
+    def log_val(self, step: int, psnr: float, ssim: float) -> None:
+        self.val.write({"step": step, "psnr": psnr, "ssim": ssim})
+        if self.writer is not None:
+            self.writer.add_scalar("val/psnr", psnr, step)
+            self.writer.add_scalar("val/ssim", ssim, step)
+
+    def close(self) -> None:
+        self.metrics.close()
+        self.val.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
+_TB_WARNED = False
+
+
+def _summary_writer(log_dir: Path, purge_step: int | None):
+    """A TensorBoard writer, or None (said once per process) when tensorboard is missing."""
+    global _TB_WARNED
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as exc:
+        if not _TB_WARNED:
+            logger.warning("TensorBoard logging off (%s); metrics.csv is still written. "
+                           "Install it with `pip install tensorboard`.", exc)
+            _TB_WARNED = True
+        return None
+    os.makedirs(log_dir, exist_ok=True)
+    return SummaryWriter(str(log_dir), purge_step=purge_step)
+
+
+def read_metrics(run_dir) -> list[dict]:
+    """Rows of ``run_dir/metrics.csv`` with numbers as floats (empty cells -> NaN)."""
+    return _read(Path(run_dir) / "metrics.csv")
+
+
+def read_val(run_dir) -> list[dict]:
+    """Rows of ``run_dir/val.csv`` (step, psnr, ssim) as floats."""
+    return _read(Path(run_dir) / "val.csv")
+
+
+def _read(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    out = []
+    for r in rows:
+        row = {}
+        for k, v in r.items():
+            if k == "phase":
+                row[k] = v
+            elif k == "step":
+                row[k] = int(v)
+            else:
+                row[k] = float(v) if v != "" else float("nan")
+        out.append(row)
+    return out

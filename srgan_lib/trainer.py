@@ -1,0 +1,128 @@
+"""One training step of SRGAN: the networks, their optimisers and the alternating updates.
+
+:class:`Trainer` holds G, D, the generator loss and both Adam optimisers
+(paper sec. 4: lr 1e-3, betas 0.9/0.999) and does one iteration:
+
+* warm-up (``step < cfg.warmup_iters``): G minimises the pixel MSE, eq. (4), alone
+  (Ledig et al.'s SRResNet pre-training) at ``cfg.warmup_lr``;
+* GAN phase: ``sr = G(lr)``; the **D step** on ``sr.detach()`` (eq. (8)); the
+  **G step** with D frozen (eq. (1) + TV), so that the adversarial gradient flows
+  *through* D into G but D's parameters get none.
+
+On CUDA the forward passes run under bf16 autocast and the networks in
+channels_last (``cfg.amp_bf16``, ``cfg.channels_last``). :func:`srgan_lib.train.train`
+runs the loop; ``notebooks/04_training.ipynb`` rebuilds one step by hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from . import config, losses, models
+
+
+class Trainer:
+    """The networks, optimisers and loss of one run, and one training step.
+
+    Args:
+        cfg: the run's config.
+        device: where to train.
+
+    Attributes:
+        generator, discriminator: the networks (``models.Generator`` / ``Discriminator``).
+        loss: ``losses.GeneratorLoss`` with the config's weights.
+        opt_g, opt_d: Adam optimisers; ``opt_phase`` says which phase ``opt_g``'s state belongs to.
+    """
+
+    def __init__(self, cfg: config.TrainConfig, device: torch.device | str = "cpu"):
+        self.cfg, self.device = cfg, torch.device(device)
+        cuda = self.device.type == "cuda"
+        self.amp = cuda and cfg.amp_bf16
+        self.memory_format = torch.channels_last if cuda and cfg.channels_last else torch.contiguous_format
+        self.generator = models.Generator(cfg.scale, cfg.num_feat, cfg.num_block, cfg.upsample_skip)
+        self.discriminator = models.Discriminator(cfg.d_num_feat, cfg.d_fc)
+        self.loss = losses.GeneratorLoss(cfg.pixel_weight, cfg.content_weight, cfg.adv_weight,
+                                         cfg.effective_tv_weight, cfg.vgg_layer, cfg.vgg_weights)
+        for net in (self.generator, self.discriminator, self.loss):
+            net.to(self.device, memory_format=self.memory_format)
+        self.opt_phase = self.phase_at(0)
+        self.opt_g = self._adam_g(self.opt_phase)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
+
+    def phase_at(self, step: int) -> str:
+        """``"mse"`` during the warm-up (steps ``0 .. warmup_iters - 1``), else ``"gan"``."""
+        return "mse" if step < self.cfg.warmup_iters else "gan"
+
+    def _adam_g(self, phase: str) -> torch.optim.Adam:
+        lr = self.cfg.warmup_lr if phase == "mse" else self.cfg.lr
+        return torch.optim.Adam(self.generator.parameters(), lr=lr, betas=tuple(self.cfg.betas))
+
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else contextlib.nullcontext()
+
+    def prepare(self, lr_img: torch.Tensor, hr_img: torch.Tensor):
+        """Move a batch to the device in the networks' memory format."""
+        return (lr_img.to(self.device, memory_format=self.memory_format),
+                hr_img.to(self.device, memory_format=self.memory_format))
+
+    def step(self, lr_img: torch.Tensor, hr_img: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        """One iteration at (0-based) ``step``; returns the detached terms of this phase."""
+        phase = self.phase_at(step)
+        if phase != self.opt_phase:  # warm-up over: the GAN phase starts with a fresh Adam
+            self.opt_g, self.opt_phase = self._adam_g(phase), phase
+        lr_img, hr_img = self.prepare(lr_img, hr_img)
+        if phase == "mse":
+            return self.mse_step(lr_img, hr_img)
+        with self._autocast():
+            sr = self.generator(lr_img)
+        terms = self.d_step(sr.detach(), hr_img)
+        terms.update(self.g_step(sr, hr_img))
+        return terms
+
+    def mse_step(self, lr_img, hr_img) -> dict[str, torch.Tensor]:
+        """Warm-up: G minimises the pixel MSE, eq. (4), alone."""
+        with self._autocast():
+            g_pixel = losses.pixel_loss(self.generator(lr_img).float(), hr_img)
+        self.opt_g.zero_grad(set_to_none=True)
+        g_pixel.backward()
+        self.opt_g.step()
+        g_pixel = g_pixel.detach()
+        return {"g_pixel": g_pixel, "g_total": g_pixel}
+
+    def d_step(self, sr_detached: torch.Tensor, hr_img: torch.Tensor) -> dict[str, torch.Tensor]:
+        """D minimises eq. (8) on HR crops vs detached SR images; returns d_* terms and D(x), D(G(z))."""
+        with self._autocast():
+            real = self.discriminator(hr_img).float()
+            fake = self.discriminator(sr_detached).float()
+        terms = losses.discriminator_loss(real, fake)
+        self.opt_d.zero_grad(set_to_none=True)
+        terms["d_total"].backward()
+        self.opt_d.step()
+        out = {k: v.detach() for k, v in terms.items()}
+        out["d_x"] = torch.sigmoid(real.detach()).mean()
+        out["d_g_z"] = torch.sigmoid(fake.detach()).mean()
+        return out
+
+    def g_step(self, sr: torch.Tensor, hr_img: torch.Tensor) -> dict[str, torch.Tensor]:
+        """G minimises eq. (1) + TV; D is frozen so the adversarial gradient only flows *through* it."""
+        with models.frozen(self.discriminator), self._autocast():
+            fake = self.discriminator(sr).float()
+            terms = self.loss(sr.float(), hr_img, fake)
+        self.opt_g.zero_grad(set_to_none=True)
+        terms["g_total"].backward()
+        self.opt_g.step()
+        return {k: v.detach().float() for k, v in terms.items()}
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "opt_phase": self.opt_phase}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        if state["opt_phase"] != self.opt_phase:
+            self.opt_g, self.opt_phase = self._adam_g(state["opt_phase"]), state["opt_phase"]
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
