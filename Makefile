@@ -6,6 +6,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# OpenMP threads that sleep instead of spinning when idle: torch's CPU threads were 5-40x slower
+# with the default busy-waiting whenever another process shared the cores (docs/benchmarks.md).
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: help venv test test-unit test-notebooks reproduce lab data bench clean-results
 

@@ -33,6 +33,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# Spinning OpenMP threads slow these small CPU convolutions 5-10x when other processes share the two cores
+# (measured, docs/benchmarks.md); set before torch is imported. `OMP_WAIT_POLICY=active` restores spinning.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 FLOOR_DB = 0.2
 
@@ -70,7 +73,8 @@ def main(argv=None) -> int:
     profile = config.get_profile("quick")
     print(f"quick profile: {profile.base.warmup_iters} MSE + {profile.base.gan_iters} GAN iterations, "
           f"batch {profile.base.batch_size}, G {profile.base.num_block}x{profile.base.num_feat}, "
-          f"VGG {profile.base.vgg_layer}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"VGG {profile.base.vgg_layer}; torch {torch.__version__}, {torch.get_num_threads()} threads "
+          f"(OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}), "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs", flush=True)
     gains, fig_data = {}, None
     with tempfile.TemporaryDirectory(prefix="srgan-quality-") as tmp:
@@ -93,9 +97,16 @@ def main(argv=None) -> int:
                 trip = viz.prepare_triplet(hr, warm, scale)
                 fig_data = (trip, viz.prepare_triplet(hr, final, scale)["sr"])
     if fig_data is not None:
+        from srgan_lib.metrics import score_image
+
         trip, gan_sr = fig_data
-        fig = viz.comparison_figure({"Bicubic x4": trip["bicubic"], "MSE phase": trip["sr"], "GAN phase": gan_sr,
-                                     "HR": trip["hr"]}, title="quick profile, Set5 x4 (benchmarks/quality.py)")
+        db = {k: score_image(img, trip["hr"], 4)["psnr"] for k, img in
+              (("bicubic", trip["bicubic"]), ("mse", trip["sr"]), ("gan", gan_sr))}
+        fig = viz.comparison_figure({f"Bicubic x4 ({db['bicubic']:.2f} dB)": trip["bicubic"],
+                                     f"MSE phase ({db['mse']:.2f} dB)": trip["sr"],
+                                     f"GAN phase ({db['gan']:.2f} dB)": gan_sr, "HR": trip["hr"]},
+                                    title="quick profile, Set5 butterfly x4, PSNR standard protocol "
+                                          "(benchmarks/quality.py)")
         print("figure:", viz.save_figure(fig, args.figure))
     minutes = (time.perf_counter() - start) / 60
     failed = [k for k, v in gains.items() if "_mse_" in k and v < FLOOR_DB]

@@ -5,11 +5,11 @@ CPU part (always):
 1. Iterations/s of :func:`srgan_lib.train.train` (the whole loop: batches made
    from the image store, NaN check, CSV/TensorBoard logging every ``log_every``
    steps, progress bar off) against a bare loop written by hand over the same
-   networks, loss and optimisers on one fixed batch. The trainer's rate is read
-   from its own ``metrics.csv`` clock between two logged steps, so start-up (VGG,
-   image decoding) is excluded; the bare loop runs before and after the trainer
-   and its two rates are averaged (the 2 CPU cores are shared). Target: overhead
-   <= 10 %.
+   networks, initial weights, loss, optimisers and crops (made beforehand). The
+   trainer's rate is read from its own ``metrics.csv`` clock between two logged
+   steps, so start-up (VGG, image decoding) is excluded; bare and trainer runs
+   alternate (bare, trainer, bare, trainer, bare) and the medians are compared,
+   because the load of a shared machine drifts. Target: overhead <= 10 %.
 2. Peak resident memory (``ru_maxrss``) of upscaling a 1024 x 1024 input x4,
    untiled and tiled (256 LR pixels), each in a fresh child process (the two
    run side by side to save time; each reports its own peak). The generator
@@ -51,14 +51,22 @@ from srgan_lib import config, data, losses, models  # noqa: E402
 from srgan_lib.trainer import Trainer  # noqa: E402
 
 
-def bare_rate(trainer: Trainer, lr_img, hr_img, iters: int) -> float:
-    """Iterations/s of the plainest GAN loop over ``trainer``'s networks on one batch."""
+def bare_rate(cfg: config.TrainConfig, device, batches: list, warm: int) -> float:
+    """Iterations/s of the plainest GAN loop on the trainer's networks, initial weights and batches.
+
+    A fresh ``Trainer`` (same seed, so the same initial weights as ``train()``'s) runs over
+    ``batches`` (made beforehand: the same crops ``train()`` sees) with no data making, no
+    checks and no logging; the first ``warm`` steps are not timed.
+    """
+    config.seed_everything(cfg.seed, cfg.deterministic)
+    trainer = Trainer(cfg, device)
     g, d, loss, opt_g, opt_d = trainer.generator, trainer.discriminator, trainer.loss, trainer.opt_g, trainer.opt_d
-    lr_img, hr_img = trainer.prepare(lr_img, hr_img)
+    batches = [trainer.prepare(lr_img, hr_img) for lr_img, hr_img in batches]
     sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
-    sync()
-    start = time.perf_counter()
-    for _ in range(iters):
+    for k, (lr_img, hr_img) in enumerate(batches):
+        if k == warm:
+            sync()
+            start = time.perf_counter()
         with trainer._autocast():
             sr = g(lr_img)
             d_loss = losses.discriminator_loss(d(hr_img).float(), d(sr.detach()).float())["d_total"]
@@ -71,14 +79,16 @@ def bare_rate(trainer: Trainer, lr_img, hr_img, iters: int) -> float:
         g_loss.backward()
         opt_g.step()
     sync()
-    return iters / (time.perf_counter() - start)
+    return (len(batches) - warm) / (time.perf_counter() - start)
 
 
 def trainer_overhead(cfg: config.TrainConfig, warm: int, iters: int, rounds: int = 2) -> dict:
     """Rates of train() and of the bare loop for ``cfg`` (GAN phase only), alternating ``rounds`` times.
 
     Bare, trainer, bare, trainer, ..., bare: on a shared machine the load drifts, so each
-    trainer run sits between two bare runs and the medians are compared.
+    trainer run sits between two bare runs and the medians are compared. Both do the same
+    arithmetic (same seed, same crops); the trainer also makes its batches, checks for NaN,
+    logs every ``log_every`` steps and writes a checkpoint at its end (outside the timed window).
     """
     cfg = dataclasses.replace(cfg, warmup_iters=0, gan_iters=warm + iters, val_images=0, ckpt_every=100,
                               log_every=5)
@@ -86,19 +96,16 @@ def trainer_overhead(cfg: config.TrainConfig, warm: int, iters: int, rounds: int
     from srgan_lib import train
 
     device = train.resolve_device(cfg.device)
-    config.seed_everything(cfg.seed)
     ds = data.TrainDataset(config.data_folder(cfg.train_data, "train"), cfg.scale, cfg.crop_size, progress=False)
-    lr_img, hr_img = ds.batch(0, cfg.batch_size, cfg.seed, device=device)
-    bare = Trainer(cfg, device)
-    bare_rate(bare, lr_img, hr_img, warm)
-    bares, trainers = [bare_rate(bare, lr_img, hr_img, iters)], []
+    batches = [ds.batch(k, cfg.batch_size, cfg.seed, device=device) for k in range(warm + iters)]
+    bares, trainers = [bare_rate(cfg, device, batches, warm)], []
     for _ in range(rounds):
         with tempfile.TemporaryDirectory() as tmp:
             run_dir = train.train(cfg, Path(tmp) / "run", progress=False)
             with open(run_dir / "metrics.csv", newline="") as f:
                 times = {int(r["step"]): float(r["time"]) for r in csv.DictReader(f)}
         trainers.append(iters / (times[warm + iters] - times[warm]))
-        bares.append(bare_rate(bare, lr_img, hr_img, iters))
+        bares.append(bare_rate(cfg, device, batches, warm))
     return {"trainer": trainers, "bare": bares,
             "overhead": statistics.median(bares) / statistics.median(trainers) - 1}
 
@@ -217,7 +224,7 @@ def main(argv=None) -> int:
         gpu_table(warm=3, iters=10)
         gcfg = config.get_profile("paper").config(scale=4, crop_size=88, vgg_weights="random", device="cuda",
                                                    train_data="samples")
-        gov = trainer_overhead(gcfg, warm=10, iters=40)
+        gov = trainer_overhead(gcfg, warm=10, iters=40, rounds=3)
         print(f"GPU trainer vs bare loop (paper profile x4 crop 88, bf16+channels_last, samples data): trainer "
               f"{', '.join(f'{r:.2f}' for r in gov['trainer'])} it/s; bare "
               f"{', '.join(f'{r:.2f}' for r in gov['bare'])} it/s -> overhead {gov['overhead'] * 100:+.1f} %")

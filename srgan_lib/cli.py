@@ -9,6 +9,7 @@ never as a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .errors import UserError
@@ -78,6 +79,10 @@ def _add_train(sub) -> None:
     p.add_argument("--iters", type=int, metavar="N", help="iterations of the GAN phase (default: the profile's)")
     p.add_argument("--warmup", type=int, metavar="N", help="iterations of the MSE warm-up (default: the profile's)")
     p.add_argument("--seed", type=int, default=0)
+    batch = p.add_mutually_exclusive_group()
+    batch.add_argument("--batch-size", type=int, metavar="N", help="GLOBAL batch size (default: the profile's)")
+    batch.add_argument("--batch-per-gpu", type=int, metavar="N",
+                       help="batch per process under torchrun: global batch = N x WORLD_SIZE")
     p.add_argument("--runs", metavar="DIR", help="parent folder of runs (default: runs/<profile>); the run lands in "
                                                   "DIR/<run_name>")
     p.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
@@ -94,14 +99,20 @@ def _run_train(args) -> int:
     profile = config.get_profile(args.profile)
     overrides = {}
     for key, value in (("train_data", args.data), ("val_data", args.val_data), ("gan_iters", args.iters),
-                       ("warmup_iters", args.warmup), ("device", args.device)):
+                       ("warmup_iters", args.warmup), ("device", args.device), ("batch_size", args.batch_size)):
         if value is not None:
             overrides[key] = value
+    if args.batch_per_gpu is not None:
+        from .distributed import env_world_size
+
+        overrides["batch_size"] = args.batch_per_gpu * env_world_size()
     cfg = profile.config(scale=args.scale, crop_size=args.crop, use_tv=not args.no_tv, seed=args.seed, **overrides)
     runs = Path(args.runs) if args.runs else config.runs_dir(profile.name)
     run_dir = runs / config.run_name(cfg)
     finished = train.check_run_dir(run_dir, cfg) and (run_dir / "generator.pt").is_file()
     train.train(cfg, run_dir, resume=args.resume, progress=not args.quiet and not finished)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
+        return 0
     print(f"run {'finished already, not trained again' if finished else 'done'}: {run_dir}  "
           f"generator: {run_dir / 'generator.pt'}")
     return 0

@@ -11,8 +11,6 @@ columns of the paper's Tables 1 (x2) and 2 (x4) beside the paper's numbers
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 from dataclasses import asdict, dataclass, field
@@ -162,22 +160,11 @@ def write_bicubic_tables(results: dict[tuple[int, str], EvalResult], profile_nam
         dict: ``{scale: (markdown path, csv path)}``.
     """
     from . import tables
-    from .checkpoint import atomic_write_text
     from .config import results_dir
 
     out = Path(out_dir) if out_dir is not None else results_dir(profile_name) / "tables"
-    written = {}
-    for scale in sorted({s for s, _ in results}):
-        built = [tables.build_table(scale, protocol, bicubic=res,
-                                    footnote=tables.footnote(profile_name, protocol, str(dataset), res.count))
-                 for (s, protocol), res in results.items() if s == scale]
-        name, stem = tables.TABLE_FILES.get(scale, (f"Table x{scale}", f"table_x{scale}"))
-        md = f"# {name} (x{scale}): bicubic columns\n\n" + "\n".join(tables.to_markdown(t) for t in built)
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=tables.CSV_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for t in built:
-            writer.writerows(tables.csv_rows(t))
-        written[scale] = (atomic_write_text(out / f"{stem}_bicubic.md", md),
-                          atomic_write_text(out / f"{stem}_bicubic.csv", buf.getvalue()))
-    return written
+    built = [tables.build_table(scale, protocol, bicubic=res,
+                                footnote=tables.footnote(profile_name, protocol, str(dataset), res.count))
+             for (scale, protocol), res in results.items()]
+    return tables.write_tables(built, out, heading="Bicubic columns only; notebook 05 adds the SRGAN columns "
+                                                   "(`table1_x2.md`, `table2_x4.md`).", suffix="_bicubic")

@@ -138,6 +138,8 @@ def to_tensor(img):
         arr = arr[None]
     if arr.ndim != 4 or arr.shape[-1] != 3:
         raise ValueError(f"to_tensor expects H x W x 3 or N x H x W x 3, got shape {arr.shape}")
+    if not arr.flags.writeable:  # e.g. PIL-backed arrays; torch.from_numpy wants writable memory
+        arr = arr.copy()
     return torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2).float().div_(255.0)
 
 

@@ -55,6 +55,7 @@ def reproduce(profile_name: str | None = None, only: list[str] | None = None, st
     """Run notebooks 01-05 for ``profile_name``; return ``{notebook: seconds}``."""
     profile = config.get_profile(profile_name)
     os.environ["SRGAN_PROFILE"] = profile.name  # inherited by every kernel
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep: see the Makefile
     out = config.results_dir(profile.name)
     timings: dict[str, float] = {}
     print(f"reproducing with profile '{profile.name}' ({profile.description})", file=stream, flush=True)

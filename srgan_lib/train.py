@@ -20,13 +20,17 @@ Reproducibility: seeds are set once (:func:`srgan_lib.config.seed_everything`);
 the batch of step k depends only on (seed, k) (:func:`srgan_lib.data.train_batches`);
 checkpoints hold every state including the RNGs, so a run killed at any moment
 and resumed ends with the same weights as one never stopped (on the same
-machine, CPU: bit for bit). Files are written by rank 0 only (``self.is_main``),
-which leaves room for DDP.
+machine, CPU: bit for bit).
+
+Under ``torchrun`` (several processes) the run is data-parallel: see
+:mod:`srgan_lib.distributed` for the design (global batch sliced by rank, DDP,
+synchronised BN); files are written, and validation run, by rank 0 only.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -34,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-from . import config, data
+from . import config, data, distributed
 from .checkpoint import (GENERATOR, atomic_write_text, load_checkpoint, load_generator, rng_state,
                          save_checkpoint, save_generator, set_rng_state)
 from .errors import ConfigError, UserError
@@ -119,33 +123,48 @@ def train(cfg: config.TrainConfig, run_dir=None, resume: bool = True, progress: 
         ConfigError: bad device, a folder holding another run, or checkpoints without ``resume``.
         DataError: missing data folders. DivergenceError: a NaN/inf loss.
     """
+    run_dir = Path(run_dir) if run_dir is not None else config.runs_dir(cfg.profile) / config.run_name(cfg)
+    device = resolve_device(cfg.device)
+    if device.type == "cuda" and distributed.env_world_size() > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    info = distributed.setup(device)
+    try:
+        return _train(cfg, run_dir, device, info, resume, progress and info.is_main, on_checkpoint)
+    finally:
+        distributed.teardown(info)
+
+
+def _train(cfg, run_dir, device, info, resume, progress, on_checkpoint) -> Path:
     from .upscale import check_writable
 
-    run_dir = Path(run_dir) if run_dir is not None else config.runs_dir(cfg.profile) / config.run_name(cfg)
-    if check_run_dir(run_dir, cfg) and (run_dir / GENERATOR).is_file():
+    # every rank reads the folder before rank 0 writes anything into it
+    finished = check_run_dir(run_dir, cfg) and (run_dir / GENERATOR).is_file()
+    distributed.barrier(info)
+    if finished:
         if progress:
             print(f"{run_dir}: finished already (generator.pt present); not training again")
         return run_dir
-    device = resolve_device(cfg.device)
     folders = (config.data_folder(cfg.train_data, "train"),
                config.data_folder(cfg.val_data, "val") if cfg.val_images > 0 else None)
     ckpt = load_checkpoint(run_dir) if run_dir.is_dir() else None
     if ckpt is not None and not resume:
         raise ConfigError(f"{run_dir} holds a checkpoint at step {ckpt['step']}: pass --resume "
                           "(resume=True) to continue it, or delete the folder to start again")
-    check_writable(run_dir)
+    if info.is_main:
+        check_writable(run_dir)
     config.seed_everything(cfg.seed, cfg.deterministic)
     if device.type == "cuda" and not cfg.deterministic:
         torch.backends.cudnn.benchmark = True
     dataset = data.TrainDataset(folders[0], cfg.scale, cfg.crop_size, augment=cfg.augment,
                                 resize_method=cfg.resize_method, progress=progress)
-    trainer = Trainer(cfg, device)
+    trainer = Trainer(cfg, device, info)
     step, wall_before = 0, 0.0
     if ckpt is not None:
         trainer.load_state_dict(ckpt)
         set_rng_state(ckpt["rng"])
         step, wall_before = int(ckpt["step"]), float(ckpt["wall_time"])
-    else:
+    elif info.is_main:
         atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
     log_window = ckpt.get("log_window", {"keys": [], "rows": []}) if ckpt is not None else None
     return _Loop(cfg, run_dir, trainer, dataset, folders, step, wall_before, log_window,
@@ -164,7 +183,8 @@ class _Loop:
         # logged after a resume equal those of a run never stopped) and rows still on the device
         self.keys, self.window = (log_window["keys"], log_window["rows"]) if resumed else ([], [])
         self.pending: list[torch.Tensor] = []
-        self.is_main = True  # rank 0 writes every file (room for DDP)
+        self.dist = trainer.dist
+        self.is_main = self.dist.is_main  # rank 0 writes every file
         self.log = RunLog(run_dir, resume_step=step if resumed else None) if self.is_main else None
         from tqdm.auto import tqdm
 
@@ -182,20 +202,13 @@ class _Loop:
         cfg, trainer = self.cfg, self.trainer
         device = trainer.device
         self._meta(finished=False)
-        # On CUDA the batches are made on the CPU and copied from pinned memory without blocking: a
-        # copy from pageable memory waits for the GPU's queue to drain, so the host could not prepare
-        # step k+1 while the GPU runs step k (see docs/benchmarks.md, "Training step").
-        cuda = device.type == "cuda"
-        batches = data.train_batches(self.dataset, cfg.batch_size, cfg.seed, start_step=self.step,
-                                     device="cpu" if cuda else device)
+        batches = data.train_batches(self.dataset, cfg.batch_size, cfg.seed, start_step=self.step, device=device,
+                                     rank=self.dist.rank, world_size=self.dist.world_size)
         try:
             while self.step < cfg.total_iters:
                 phase = trainer.phase_at(self.step)
                 lr_img, hr_img = next(batches)
-                if cuda:
-                    lr_img = lr_img.pin_memory().to(device, non_blocking=True)
-                    hr_img = hr_img.pin_memory().to(device, non_blocking=True)
-                terms = trainer.step(lr_img, hr_img, self.step)
+                terms = distributed.mean_terms(self.dist, trainer.step(lr_img, hr_img, self.step))
                 self.keys = [k for k in LOSS_KEYS if k in terms]
                 # stays on the device: checked (one host sync) at the next log, validation or checkpoint,
                 # so that the GPU never waits for the host between steps
@@ -218,6 +231,7 @@ class _Loop:
             if self.is_main:
                 save_generator(self.run_dir / GENERATOR, trainer.generator, cfg, self.step)
                 self._meta(finished=True)
+            distributed.barrier(self.dist)
         finally:
             self.bar.close()
             if self.log is not None:
@@ -256,6 +270,9 @@ class _Loop:
         from . import evaluate
         from .upscale import upscale
 
+        if not self.is_main:  # rank 0 validates; the others wait for it
+            distributed.barrier(self.dist)
+            return
         gen = self.trainer.generator
         res = evaluate.evaluate_images(self.folders[1], self.cfg.scale, protocol="standard",
                                        upscale_fn=lambda lr: upscale(gen, lr, tile=VAL_TILE),
@@ -264,6 +281,7 @@ class _Loop:
         if self.log is not None:
             self.log.log_val(self.step, float(res.psnr), float(res.ssim))
         self.bar.set_postfix_str(f"val {float(res.psnr):.2f} dB", refresh=False)
+        distributed.barrier(self.dist)
 
     def _checkpoint(self) -> None:
         if self.is_main:
@@ -273,7 +291,8 @@ class _Loop:
                          log_window={"keys": list(self.keys), "rows": self.window})
             save_checkpoint(self.run_dir, state)
             self._meta(finished=False)
-        if self.on_ckpt is not None:
+        distributed.barrier(self.dist)
+        if self.on_ckpt is not None and self.is_main:
             self.on_ckpt(self.step, self.trainer.generator)
 
     def _meta(self, finished: bool) -> None:

@@ -20,7 +20,7 @@ import contextlib
 
 import torch
 
-from . import config, losses, models
+from . import config, distributed, losses, models
 
 
 class Trainer:
@@ -29,15 +29,21 @@ class Trainer:
     Args:
         cfg: the run's config.
         device: where to train.
+        dist_info: this process's rank and world size; with more than one process
+            G and D train inside DistributedDataParallel with synchronised BN
+            (see :mod:`srgan_lib.distributed`).
 
     Attributes:
-        generator, discriminator: the networks (``models.Generator`` / ``Discriminator``).
+        generator, discriminator: the networks (``models.Generator`` / ``Discriminator``),
+            unwrapped: what checkpoints store and validation runs.
+        g_net, d_net: the same networks as trained (DDP-wrapped when distributed).
         loss: ``losses.GeneratorLoss`` with the config's weights.
         opt_g, opt_d: Adam optimisers; ``opt_phase`` says which phase ``opt_g``'s state belongs to.
     """
 
-    def __init__(self, cfg: config.TrainConfig, device: torch.device | str = "cpu"):
-        self.cfg, self.device = cfg, torch.device(device)
+    def __init__(self, cfg: config.TrainConfig, device: torch.device | str = "cpu",
+                 dist_info: distributed.DistInfo = distributed.SINGLE):
+        self.cfg, self.device, self.dist = cfg, torch.device(device), dist_info
         cuda = self.device.type == "cuda"
         self.amp = cuda and cfg.amp_bf16
         self.memory_format = torch.channels_last if cuda and cfg.channels_last else torch.contiguous_format
@@ -47,6 +53,8 @@ class Trainer:
                                          cfg.effective_tv_weight, cfg.vgg_layer, cfg.vgg_weights)
         for net in (self.generator, self.discriminator, self.loss):
             net.to(self.device, memory_format=self.memory_format)
+        self.g_net = distributed.wrap(self.generator, dist_info, self.device)
+        self.d_net = distributed.wrap(self.discriminator, dist_info, self.device)
         self.opt_phase = self.phase_at(0)
         self.opt_g = self._adam_g(self.opt_phase)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
@@ -76,7 +84,7 @@ class Trainer:
         if phase == "mse":
             return self.mse_step(lr_img, hr_img)
         with self._autocast():
-            sr = self.generator(lr_img)
+            sr = self.g_net(lr_img)
         terms = self.d_step(sr.detach(), hr_img)
         terms.update(self.g_step(sr, hr_img))
         return terms
@@ -84,7 +92,7 @@ class Trainer:
     def mse_step(self, lr_img, hr_img) -> dict[str, torch.Tensor]:
         """Warm-up: G minimises the pixel MSE, eq. (4), alone."""
         with self._autocast():
-            g_pixel = losses.pixel_loss(self.generator(lr_img).float(), hr_img)
+            g_pixel = losses.pixel_loss(self.g_net(lr_img).float(), hr_img)
         self.opt_g.zero_grad(set_to_none=True)
         g_pixel.backward()
         self.opt_g.step()
@@ -94,8 +102,8 @@ class Trainer:
     def d_step(self, sr_detached: torch.Tensor, hr_img: torch.Tensor) -> dict[str, torch.Tensor]:
         """D minimises eq. (8) on HR crops vs detached SR images; returns d_* terms and D(x), D(G(z))."""
         with self._autocast():
-            real = self.discriminator(hr_img).float()
-            fake = self.discriminator(sr_detached).float()
+            real = self.d_net(hr_img).float()
+            fake = self.d_net(sr_detached).float()
         terms = losses.discriminator_loss(real, fake)
         self.opt_d.zero_grad(set_to_none=True)
         terms["d_total"].backward()
@@ -106,7 +114,10 @@ class Trainer:
         return out
 
     def g_step(self, sr: torch.Tensor, hr_img: torch.Tensor) -> dict[str, torch.Tensor]:
-        """G minimises eq. (1) + TV; D is frozen so the adversarial gradient only flows *through* it."""
+        """G minimises eq. (1) + TV; D is frozen so the adversarial gradient only flows *through* it.
+
+        D runs unwrapped here: its parameters get no gradient, so there is nothing for DDP to reduce.
+        """
         with models.frozen(self.discriminator), self._autocast():
             fake = self.discriminator(sr).float()
             terms = self.loss(sr.float(), hr_img, fake)

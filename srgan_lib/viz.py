@@ -118,15 +118,17 @@ def metrics_vs_crop(built_tables: list, protocol: str = "standard", show_paper: 
     Args:
         built_tables: :class:`srgan_lib.tables.Table` objects (from the ablation).
         protocol: which protocol's tables to plot.
-        show_paper: also plot the paper's numbers (hollow markers); default only
-            for the ``paper`` protocol, the one they are comparable with.
+        show_paper: also plot the paper's numbers (hollow markers, on a right-hand
+            axis of their own); default only for the ``paper`` protocol, the one they
+            are comparable with.
     """
     plt = _plt()
     chosen = sorted((t for t in built_tables if t.protocol == protocol), key=lambda t: t.scale)
     if not chosen:
         raise ValueError(f"metrics_vs_crop: no table for protocol {protocol!r}")
     show_paper = protocol == "paper" if show_paper is None else show_paper
-    fig, axes = plt.subplots(2, len(chosen), figsize=(4.2 * len(chosen), 6), squeeze=False)
+    fig, axes = plt.subplots(2, len(chosen), figsize=(4.6 * len(chosen), 6), squeeze=False)
+    twins: dict = {}
     for j, table in enumerate(chosen):
         for i, metric in enumerate(("psnr", "ssim")):
             ax = axes[i, j]
@@ -140,8 +142,13 @@ def metrics_vs_crop(built_tables: list, protocol: str = "standard", show_paper: 
                 paper = [(r["crop_size"], r[f"paper_srgan_{metric}"]) for r in table.rows
                          if r["use_tv"] == use_tv and r[f"paper_srgan_{metric}"] is not None]
                 if show_paper and paper:
-                    ax.plot(*zip(*paper), marker="s", mfc="none", ls=":", color=colour,
-                            label=f"paper, TV {'on' if use_tv else 'off'}")
+                    # on its own (right) axis: other data put the paper's values far from ours; the trend compares
+                    if (i, j) not in twins:
+                        twins[i, j] = ax.twinx()
+                    twin = twins[i, j]
+                    twin.plot(*zip(*paper), marker="s", mfc="none", ls=":", color=colour,
+                              label=f"paper, TV {'on' if use_tv else 'off'} (right axis)")
+                    twin.set_ylabel("paper (DIV2K)", fontsize=8, color="gray")
             bic = next((r[f"bicubic_{metric}"] for r in table.rows if r[f"bicubic_{metric}"] is not None), None)
             if bic is not None:
                 ax.axhline(bic.mean, color="gray", ls="--", label="bicubic")
@@ -150,7 +157,11 @@ def metrics_vs_crop(built_tables: list, protocol: str = "standard", show_paper: 
             ax.set_ylabel("PSNR (dB)" if metric == "psnr" else "SSIM")
             ax.set_title(f"x{table.scale}, {metric.upper()} ({protocol})", fontsize=10)
             ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=7)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if (0, 0) in twins:
+        more = twins[0, 0].get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    axes[0, 0].legend(handles, labels, fontsize=7)
     fig.tight_layout()
     return fig
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import multiprocessing
 import os
 import signal
@@ -246,3 +247,30 @@ def test_cuda_request_without_cuda_is_config_error():
         pytest.skip("CUDA is available here")
     with pytest.raises(ConfigError, match="CUDA is not available"):
         train.resolve_device("cuda")
+
+
+def test_run_log_without_tensorboard_warns_once_and_keeps_csv(tmp_path, monkeypatch, caplog):
+    import builtins
+    import sys
+
+    from srgan_lib import runlog
+
+    monkeypatch.setattr(runlog, "_TB_WARNED", False)
+    monkeypatch.delitem(sys.modules, "torch.utils.tensorboard", raising=False)
+    real_import = builtins.__import__
+
+    def no_tensorboard(name, *args, **kwargs):
+        if name.startswith("torch.utils.tensorboard"):
+            raise ImportError("No module named 'tensorboard'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    with caplog.at_level("WARNING"):
+        for _ in range(2):
+            log = runlog.RunLog(tmp_path / "run")
+            assert log.writer is None
+            log.log_losses(1, "gan", {"g_pixel": 0.5, "d_x": 0.25}, 1e-3, 0.1)
+            log.close()
+    assert sum("TensorBoard" in r.getMessage() for r in caplog.records) == 1
+    row = runlog.read_metrics(tmp_path / "run")[0]
+    assert row["step"] == 1 and row["g_pixel"] == 0.5 and row["d_x"] == 0.25 and math.isnan(row["g_adv"])

@@ -53,6 +53,8 @@ def test_metrics_vs_crop_plots_table_means(tmp_path):
     np.testing.assert_allclose(np.asarray(tv_on.get_ydata(), float), [29.1, 29.5])
     bicubic = [line for line in psnr_ax.lines if line.get_label() == "bicubic"]
     np.testing.assert_allclose(np.asarray(bicubic[0].get_ydata(), float), 27.0)
+    assert len(fig.axes) == 4 + 4  # 2 metrics x 2 scales, each with one right-hand axis for the paper's values
+    np.testing.assert_allclose(np.asarray(fig.axes[4].lines[0].get_ydata(), float), [29.0084, 29.0127])  # Table 1
     assert _png_ok(viz.save_figure(fig, tmp_path / "crop.png"))
     with pytest.raises(ValueError, match="no table"):
         viz.metrics_vs_crop(built, protocol="standard")
