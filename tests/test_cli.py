@@ -9,12 +9,6 @@ import torch
 from srgan_lib import cli, images
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _one_line_error(capsys, argv, *needles):

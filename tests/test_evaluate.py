@@ -16,13 +16,6 @@ from srgan_lib import cli, evaluate, images, metrics, resize
 from srgan_lib.errors import ConfigError, DataError, ImageReadError
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # 2 cores shared by several processes: one thread avoids OpenMP spin-waiting.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _bicubic_sr(hr, lr, method):

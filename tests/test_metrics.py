@@ -13,14 +13,6 @@ from srgan_lib import images, metrics, resize
 
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # 2 cores shared by several processes: with 2 threads OpenMP spin-waits and the
-    # Set5 evaluation takes 30 s instead of 1 s.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 def _t(arr) -> torch.Tensor:
     """H x W (x C) array -> 1 x C x H x W float64 tensor (values unchanged)."""

@@ -11,14 +11,6 @@ from srgan_lib import images, resize
 
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # 2 cores shared by several processes: with 2 threads OpenMP spin-waits and the
-    # Set5 evaluation takes 30 s instead of 1 s.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 def _rgb(h=12, w=10, seed=0):
     return np.random.default_rng(seed).integers(0, 256, size=(h, w, 3), dtype=np.uint8)

@@ -20,14 +20,6 @@ from srgan_lib.errors import CheckpointError, ConfigError, UserError
 KILL_STEP = 4  # in the GAN phase, after the warm-up's 2 steps
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # Same thread count in every process (bitwise-equal results) and no OpenMP
-    # spin-waiting on the 2 shared cores.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _write_images(folder, n, h, w, seed):

@@ -10,13 +10,6 @@ from srgan_lib import models, upscale
 from srgan_lib.errors import CheckpointError, ConfigError, DataError
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # 2 cores shared by several processes: one thread avoids OpenMP spin-waiting.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _generator(scale=4, num_block=2, skip="none", seed=0):
