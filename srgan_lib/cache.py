@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError, ImageReadError
+from .fileio import atomic_write_text, temp_path
 from .images import list_images, load_image
 
 CACHE_MODES = ("auto", "ram", "mmap")
@@ -152,10 +152,7 @@ def _decode_into(paths, shapes, offsets, buf, progress: bool, desc: str) -> list
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj))
 
 
 def _views(buf, entries) -> list[np.ndarray]:
@@ -226,8 +223,7 @@ def load_store(folder, cache: str = "auto", cache_dir=None, progress: bool = Tru
         hit = _load_cached(meta_path, data_path, key)  # another process may have built it meanwhile
         if hit is not None:
             return _from_meta(folder, hit[0], hit[1], data_path)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{stem}.", suffix=".u8")
-        os.close(fd)
+        tmp = temp_path(cache_dir, f".{stem}.", ".u8")
         try:
             if nbytes:
                 buf = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=(nbytes,))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ import torch
 
 from .config import TrainConfig
 from .errors import CheckpointError, UserError
+from .fileio import atomic_write, atomic_write_text, temp_path  # noqa: F401 (atomic_write_text: re-exported)
 
 LAST, PREV, GENERATOR = "last.pt", "prev.pt", "generator.pt"
 #: Stored in every file so that a foreign ``.pt`` file is recognised as such.
@@ -33,23 +33,8 @@ FORMAT_TRAIN, FORMAT_GENERATOR = "srgan-train-checkpoint-v1", "srgan-generator-v
 
 
 def atomic_write_bytes(path: Path, write) -> Path:
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write a text file atomically (temporary file + rename)."""
-    return atomic_write_bytes(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    """Call ``write(tmp_path)`` then rename the temporary file onto ``path`` (see :mod:`srgan_lib.fileio`)."""
+    return atomic_write(path, write)
 
 
 def rng_state() -> dict:
@@ -85,8 +70,7 @@ def save_checkpoint(run_dir: Path, state: dict) -> Path:
     run_dir = Path(run_dir)
     state = {"format": FORMAT_TRAIN, **state}
     run_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".last.pt.", suffix=".tmp")
-    os.close(fd)
+    tmp = temp_path(run_dir, ".last.pt.", ".tmp")
     try:
         torch.save(state, tmp)
         last = run_dir / LAST

@@ -9,7 +9,6 @@ these helpers throughout.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -105,16 +104,9 @@ def save_image(img, path: str | os.PathLike) -> Path:
         if arr.shape[0] != 1:
             raise ValueError(f"save_image takes one image, got a batch of {arr.shape[0]}")
         arr = arr[0]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        Image.fromarray(np.ascontiguousarray(arr)).save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    from .fileio import atomic_write
+
+    return atomic_write(path, lambda tmp: Image.fromarray(np.ascontiguousarray(arr)).save(tmp), suffix=path.suffix)
 
 
 def to_tensor(img):
