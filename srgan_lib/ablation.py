@@ -163,7 +163,7 @@ def _axes(s: Scored) -> dict:
 
 
 def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> Path:
-    from .checkpoint import atomic_write_text
+    from .fileio import atomic_write_text
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")

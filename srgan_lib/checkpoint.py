@@ -25,16 +25,11 @@ import torch
 
 from .config import TrainConfig
 from .errors import CheckpointError, UserError
-from .fileio import atomic_write, atomic_write_text, temp_path  # noqa: F401 (atomic_write_text: re-exported)
+from .fileio import atomic_write, temp_path
 
 LAST, PREV, GENERATOR = "last.pt", "prev.pt", "generator.pt"
 #: Stored in every file so that a foreign ``.pt`` file is recognised as such.
 FORMAT_TRAIN, FORMAT_GENERATOR = "srgan-train-checkpoint-v1", "srgan-generator-v1"
-
-
-def atomic_write_bytes(path: Path, write) -> Path:
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``path`` (see :mod:`srgan_lib.fileio`)."""
-    return atomic_write(path, write)
 
 
 def rng_state() -> dict:
@@ -133,7 +128,7 @@ def save_generator(path: Path, generator: torch.nn.Module, cfg: TrainConfig, ste
         "config": cfg.to_dict(),
         "step": step,
     }
-    return atomic_write_bytes(path, lambda tmp: torch.save(state, tmp))
+    return atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_generator(path, device="cpu"):

@@ -96,7 +96,7 @@ class TrainConfig:
     pixel_weight: float = 1.0  # paper eq. (3): content = MSE + VGG
     content_weight: float = 0.006  # ref: ~(1/12.75)^2, ledig's feature rescaling
     adv_weight: float = 1e-3  # paper eq. (1)
-    tv_weight: float = 2e-8  # ref
+    tv_weight: float = 2e-8  # ref's number; our tv_loss lacks ref's factor 2, so this is half ref's strength
     vgg_layer: str = "conv5_4"  # ledig phi_5,4
     vgg_weights: str = "imagenet"  # "imagenet" (stop if missing), "auto" (warn, fall back to random), "random"
 

@@ -20,7 +20,7 @@ combined batch (tested on the CPU with gloo in ``tests/test_distributed.py``):
   differentiable all-reduce. Both keep ``BatchNorm2d``'s state-dict keys, so
   checkpoints move freely between world sizes.
 * **Side effects**: logging, validation and checkpoints happen on rank 0 only
-  (:func:`is_main`); the other ranks wait at a barrier.
+  (:attr:`DistInfo.is_main`); the other ranks wait at a barrier.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from torch import nn
 
 @dataclass(frozen=True)
 class DistInfo:
-    """Where this process sits: ``rank`` of ``world_size``, on ``device``."""
+    """Where this process sits: ``rank`` of ``world_size`` (``local_rank``: its GPU on this node)."""
 
     rank: int = 0
     world_size: int = 1
@@ -84,15 +84,6 @@ def teardown(info: DistInfo) -> None:
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
-
-
-def broadcast_flag(info: DistInfo, flag: bool) -> bool:
-    """Rank 0's boolean, on every rank (e.g. 'this run is already finished')."""
-    if not info.enabled:
-        return flag
-    t = torch.tensor([int(flag)], dtype=torch.int64)
-    dist.broadcast(t, src=0)
-    return bool(t.item())
 
 
 def mean_terms(info: DistInfo, terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -188,8 +179,3 @@ def wrap(module: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:
     module = sync_batchnorm(module, device)
     ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(module, device_ids=ids, forward_sync_buffers=False)
-
-
-def unwrap(module: nn.Module) -> nn.Module:
-    """The plain network inside a DDP wrapper (what checkpoints store)."""
-    return module.module if hasattr(module, "module") else module

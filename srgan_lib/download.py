@@ -42,6 +42,7 @@ from typing import Callable
 
 from .errors import DownloadError
 from .fetch import fetch, safe_extract, sha256sum
+from .fileio import atomic_write_text
 
 MARKER = ".complete"
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -236,6 +237,11 @@ def download(dataset, root=None, archives=(), mirror: str | None = None, retries
 
         root = data_root()
     root = Path(root).expanduser()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DownloadError(f"cannot create the data folder {root} ({exc.strerror or exc}): "
+                            "pass --root (or set SRGAN_DATA) to a writable folder") from None
     sources = _match_sources(parts, archives)
     done = []
     for archive in parts:
@@ -247,7 +253,7 @@ def download(dataset, root=None, archives=(), mirror: str | None = None, retries
         if target.exists():
             n = _count_images(target) if target.is_dir() else -1
             if n == archive.count:  # e.g. extracted by hand: complete, so adopt it
-                (target / MARKER).write_text(json.dumps({"adopted": True, "images": n}) + "\n")
+                atomic_write_text(target / MARKER, json.dumps({"adopted": True, "images": n}) + "\n")
                 log(f"{name}: {target} already holds all {n} images; marked complete")
                 done.append(target)
                 continue

@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 import torch
 
 from . import metrics
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .images import center_crop, list_images, load_image, to_tensor
 from .resize import imresize
 
@@ -98,19 +98,27 @@ def evaluate_images(folder_or_paths, scale: int, protocol: str = "standard",
 
     Raises:
         DataError: the folder holds no image. ImageReadError: a file is unreadable.
-        ConfigError: a bad protocol, or ``upscale_fn`` returns the wrong size.
+        ConfigError: a bad protocol, ``limit`` < 1, ``max_side`` < ``scale``, or ``upscale_fn``
+            returns the wrong size.
     """
     metrics.check_protocol(protocol)
+    if limit is not None and limit < 1:  # 0 would otherwise mean "every image" and -1 "all but the last"
+        raise ConfigError(f"limit={limit}: use limit >= 1, or None for every image")
+    if max_side is not None and max_side < scale:
+        raise ConfigError(f"max_side={max_side} is smaller than scale={scale}: use a larger max_side")
     method = resize_method or metrics.PROTOCOL_RESIZE[protocol]
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    paths = _image_paths(folder_or_paths)[: limit if limit else None]
+    paths = _image_paths(folder_or_paths)[:limit]
     rows = []
     for path in paths:
         hr = load_image(path)
         if max_side:
             hr = center_crop(hr, max_side)
-        hr, lr = metrics.make_pair(hr, scale, protocol, method)
+        try:
+            hr, lr = metrics.make_pair(hr, scale, protocol, method)
+        except DataError as exc:
+            raise DataError(f"{path}: {exc}") from None
         if upscale_fn is None:
             sr = imresize(lr, size=hr.shape[:2], method=method)
         else:
@@ -119,7 +127,10 @@ def evaluate_images(folder_or_paths, scale: int, protocol: str = "standard",
             if tuple(sr.shape[-2:]) != hr.shape[:2]:
                 raise ConfigError(f"{path.name}: the model returned {tuple(sr.shape[-2:])} pixels for an LR image "
                                   f"of {lr.shape[:2]}, expected {hr.shape[:2]}: does its scale match scale={scale}?")
-        row = metrics.score_image(sr, hr, scale, protocol, single_channel=_single_channel(path), device=device)
+        try:
+            row = metrics.score_image(sr, hr, scale, protocol, single_channel=_single_channel(path), device=device)
+        except DataError as exc:
+            raise DataError(f"{path}: {exc}") from None
         rows.append({"name": path.name, **row})
     value_psnr, value_ssim = metrics.aggregate(rows, protocol)
     return EvalResult(value_psnr, value_ssim, protocol, scale, len(rows), rows, method)

@@ -203,7 +203,15 @@ def mod_crop(img: np.ndarray, scale: int) -> np.ndarray:
 
 
 def center_crop(img: np.ndarray, size: int) -> np.ndarray:
-    """Centre crop of at most ``size x size`` (smaller sides are kept whole)."""
+    """Centre crop of at most ``size x size`` (smaller sides are kept whole).
+
+    Args:
+        img: ``H x W x C`` or ``H x W`` array.
+        size: the largest side kept, in pixels.
+
+    Returns:
+        ndarray: a view, ``min(H, size) x min(W, size) (x C)``.
+    """
     h, w = img.shape[:2]
     th, tw = min(h, size), min(w, size)
     top, left = (h - th) // 2, (w - tw) // 2

@@ -41,6 +41,13 @@ def pixel_loss(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
 
     Eq. (4) divides by the r^2 W H pixels of one channel; the mean here also
     runs over the 3 channels and the batch, so the value does not grow with either.
+
+    Args:
+        sr (Tensor): G(I^LR), N x 3 x H x W in [0, 1].
+        hr (Tensor): I^HR, same shape, in [0, 1].
+
+    Returns:
+        Tensor: scalar >= 0.
     """
     return F.mse_loss(sr, hr)
 
@@ -91,6 +98,10 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     ``d_fake`` = -log(1 - D(G)) = softplus(fake), each a batch mean.
     Pass ``fake_logits`` computed from a *detached* G output so that G gets no
     gradient from this step.
+
+    Args:
+        real_logits (Tensor): D's logits for HR images, shape (N,).
+        fake_logits (Tensor): D's logits for G's images, shape (N,).
 
     Returns:
         dict: ``d_real``, ``d_fake``, ``d_total`` (= d_real + d_fake), scalar tensors.

@@ -140,12 +140,18 @@ def ssim(sr, hr, data_range: float = 1.0, crop_border: int = 0, padding: str = "
 
     Returns:
         Tensor: ``N`` SSIM values (1 for identical images).
+
+    Raises:
+        DataError: with ``padding="valid"``, an image smaller than the window once cropped.
     """
     _check_pair(sr, hr)
     if padding not in ("valid", "zero"):
         raise ValueError(f"padding={padding!r}: use 'valid' or 'zero'")
     dtype = _float_dtype(hr)
     x, y = _crop(sr, crop_border).to(dtype), _crop(hr, crop_border).to(dtype)
+    if padding == "valid" and min(x.shape[-2:]) < window_size:
+        raise DataError(f"SSIM needs at least {window_size} x {window_size} pixels after removing {crop_border} "
+                        f"of border, got {tuple(x.shape[-2:])}: use a larger image (or max_side)")
     channels = x.shape[1]
     # The Gaussian window is separable: two 1-d passes of shifted adds cost 2 x 11
     # instead of 121 multiply-adds per pixel (and beat conv2d in float64 on a CPU).
@@ -167,7 +173,13 @@ def global_ssim(sr, hr, data_range: float = 1.0):
     """Eq. (13) applied ONCE to whole images (one mean, one variance per image).
 
     Not what benchmarks report: shown in notebook 01 to explain why the windowed
-    :func:`ssim` differs. Returns ``N`` values (channels averaged).
+    :func:`ssim` differs.
+
+    Args:
+        sr, hr: ``N x C x H x W`` tensors with values in ``[0, data_range]``.
+
+    Returns:
+        Tensor: ``N`` float64 values (channels averaged).
     """
     x, y = sr.double().flatten(2), hr.double().flatten(2)
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2

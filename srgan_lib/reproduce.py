@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import config
 from .errors import ConfigError
+from .fileio import atomic_write
 
 NOTEBOOK_DIR = config.PROJECT_ROOT / "notebooks"
 
@@ -44,10 +45,7 @@ def run_notebook(path: Path, out_dir: Path, timeout: int | None = None) -> float
     try:
         client.execute()
     finally:  # keep the executed copy, also of a failing notebook, to show where it failed
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = out_dir / f".{path.name}.tmp"
-        nbformat.write(nb, tmp)
-        os.replace(tmp, out_dir / path.name)
+        atomic_write(out_dir / path.name, lambda tmp: nbformat.write(nb, tmp))
     return time.perf_counter() - start
 
 

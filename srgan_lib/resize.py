@@ -99,8 +99,8 @@ def _torch_contributions(in_len, out_len, scale, device, dtype):
     hit = _TORCH_CACHE.get(key)
     if hit is None:
         idx, w = _matlab_contributions(in_len, out_len, scale)
-        hit = (torch.from_numpy(np.ascontiguousarray(idx)).to(device),
-               torch.from_numpy(np.ascontiguousarray(w)).to(device=device, dtype=dtype))
+        # copies: the cached arrays are read-only, which torch.from_numpy warns about
+        hit = (torch.from_numpy(idx.copy()).to(device), torch.from_numpy(w.copy()).to(device=device, dtype=dtype))
         if len(_TORCH_CACHE) > 512:
             _TORCH_CACHE.clear()
         _TORCH_CACHE[key] = hit

@@ -23,7 +23,7 @@ import logging
 import os
 from pathlib import Path
 
-from .checkpoint import atomic_write_text
+from .fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
 

@@ -246,7 +246,7 @@ def write_tables(tables: list[Table], folder, heading: str | None = None, suffix
     Returns:
         dict: ``{scale: (markdown path, csv path)}``.
     """
-    from .checkpoint import atomic_write_text
+    from .fileio import atomic_write_text
 
     folder = Path(folder)
     written = {}

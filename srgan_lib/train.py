@@ -39,9 +39,10 @@ from pathlib import Path
 import torch
 
 from . import config, data, distributed
-from .checkpoint import (GENERATOR, atomic_write_text, load_checkpoint, load_generator, rng_state,
-                         save_checkpoint, save_generator, set_rng_state)
+from .checkpoint import (GENERATOR, load_checkpoint, load_generator, rng_state, save_checkpoint, save_generator,
+                         set_rng_state)
 from .errors import ConfigError, UserError
+from .fileio import atomic_write_text
 from .runlog import LOSS_KEYS, RunLog
 from .trainer import Trainer
 
@@ -82,6 +83,12 @@ def check_run_dir(run_dir: Path, cfg: config.TrainConfig) -> bool:
         stored = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: unreadable ({exc}); delete {run_dir} to start the run again") from None
+    _require_same_config(stored, cfg, run_dir)
+    return True
+
+
+def _require_same_config(stored: dict, cfg: config.TrainConfig, run_dir: Path) -> None:
+    """Raise a :class:`ConfigError` naming the fields where ``stored`` differs from ``cfg``."""
     wanted = cfg.to_dict()
     diff = sorted(k for k in set(stored) | set(wanted)
                   if k not in RESUMABLE_KEYS and stored.get(k) != wanted.get(k))
@@ -89,7 +96,6 @@ def check_run_dir(run_dir: Path, cfg: config.TrainConfig) -> bool:
         shown = ", ".join(f"{k}: {stored.get(k)!r} there, {wanted.get(k)!r} requested" for k in diff[:4])
         raise ConfigError(f"{run_dir} holds a run with another config ({shown}); "
                           "pass another --runs folder or delete that one")
-    return True
 
 
 def _write_meta(run_dir, trainer, folders, device, wall, step, finished) -> None:
@@ -148,6 +154,8 @@ def _train(cfg, run_dir, device, info, resume, progress, on_checkpoint) -> Path:
     folders = (config.data_folder(cfg.train_data, "train"),
                config.data_folder(cfg.val_data, "val") if cfg.val_images > 0 else None)
     ckpt = load_checkpoint(run_dir) if run_dir.is_dir() else None
+    if ckpt is not None:  # also when config.json was lost: the checkpoint carries its own config
+        _require_same_config(ckpt["config"], cfg, run_dir)
     if ckpt is not None and not resume:
         raise ConfigError(f"{run_dir} holds a checkpoint at step {ckpt['step']}: pass --resume "
                           "(resume=True) to continue it, or delete the folder to start again")

@@ -15,9 +15,9 @@ import numpy as np
 
 def save_figure(fig, path, dpi: int = 110) -> Path:
     """Write ``fig`` as a PNG atomically (temporary file, then rename)."""
-    from .checkpoint import atomic_write_bytes
+    from .fileio import atomic_write
 
-    return atomic_write_bytes(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight"))
+    return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight"))
 
 
 def _plt():
@@ -43,11 +43,11 @@ def prepare_triplet(hr, generator=None, scale: int = 4, resize_method: str = "ma
     Returns:
         dict: ``hr``, ``lr``, ``bicubic`` (and ``sr``), each ``H x W x 3`` uint8.
     """
-    from .images import mod_crop, to_tensor, to_uint8
+    from .images import to_tensor, to_uint8
+    from .metrics import make_pair
     from .resize import imresize
 
-    hr = mod_crop(np.asarray(hr), scale)
-    lr = imresize(hr, 1 / scale, method=resize_method)
+    hr, lr = make_pair(np.asarray(hr), scale, "standard", resize_method)
     out = {"hr": hr, "lr": lr, "bicubic": imresize(lr, size=hr.shape[:2], method=resize_method)}
     if generator is not None:
         from .upscale import upscale
@@ -60,6 +60,10 @@ def texture_box(img, size: int) -> tuple[int, int, int]:
     """``(top, left, side)`` of the ``size`` x ``size`` window with the most gradient energy.
 
     The zoomed inset should show texture, where SR methods differ, not flat sky.
+
+    Args:
+        img: ``H x W x 3`` or ``H x W`` array (any numeric range).
+        size: the window's side, cut to the image's shorter side.
     """
     y = np.asarray(img, dtype=np.float64)
     y = y.mean(axis=2) if y.ndim == 3 else y

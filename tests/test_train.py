@@ -266,3 +266,19 @@ def test_run_log_without_tensorboard_warns_once_and_keeps_csv(tmp_path, monkeypa
     assert sum("TensorBoard" in r.getMessage() for r in caplog.records) == 1
     row = runlog.read_metrics(tmp_path / "run")[0]
     assert row["step"] == 1 and row["g_pixel"] == 0.5 and row["d_x"] == 0.25 and math.isnan(row["g_adv"])
+
+
+def test_checkpoint_of_another_config_is_refused_even_without_config_json(tmp_path):
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        images.save_image(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8), folder / f"{i}.png")
+    cfg = config.get_profile("smoke").config(scale=4, crop_size=24, train_data=str(folder), val_images=0,
+                                             warmup_iters=0, gan_iters=2, ckpt_every=1, device="cpu")
+    run = tmp_path / "run"
+    train.train(cfg, run, progress=False)
+    (run / "generator.pt").unlink()
+    (run / "config.json").unlink()
+    with pytest.raises(ConfigError, match="num_feat"):
+        train.train(dataclasses.replace(cfg, num_feat=cfg.num_feat * 2), run, progress=False)
