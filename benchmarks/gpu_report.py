@@ -5,18 +5,25 @@ On one GPU, in one run (well under 10 minutes on an H100):
 1. iterations/s of the profile's training step (GAN phase: G forward, D step,
    G step) at every crop and scale, fp32 (PyTorch defaults: TF32 convolutions)
    vs bf16 autocast + channels_last, and with ``--compile`` also
-   ``torch.compile``-d networks;
-2. samples/s of the data pipeline (``data.train_batches`` on the GPU: uint8
-   crops from the decoded-image cache, LR made on the device) against what the
-   training step consumes (it/s x batch);
-3. inference speed of the generator on a validation-sized image, to project
-   evaluation;
-4. the projected wall time of the whole grid (12 runs of ``total_iters``
-   iterations + evaluation of each run and of bicubic under both protocols on
-   DIV2K's 100 validation images).
+   ``torch.compile``-d networks (at one cell, or ``--compile all``);
+2. samples/s of the data pipeline (``data.train_batches`` for the GPU: crops
+   from the decoded-image cache and their LR made ahead by background threads,
+   copied from page-locked memory) against what the training step consumes
+   (it/s x batch);
+3. the trainer's overhead: ``train()`` (batches, NaN checks, logging) against a
+   bare loop over the same batches, at x4 crop 88 (``benchmarks/train_step.py``'s
+   measurement);
+4. the grid's evaluation, end to end (``evaluate.evaluate_methods``, as
+   ``ablation.evaluate_grid`` runs it: decode, LR, tiled upscaling of bicubic
+   and the scale's 6 runs, metrics under both protocols), in seconds per
+   validation image for each scale;
+5. the projected wall time of the whole grid (12 runs of ``total_iters``
+   iterations + the evaluation of each run and of bicubic under both protocols
+   on DIV2K's 100 validation images).
 
-The batches are synthetic for 1 and real for 2 (DIV2K when ``data/DIV2K`` is
-present, else the real DIV2K image in ``../shared/data`` replicated). VGG
+The batches are synthetic for 1 and real for 2-4 (DIV2K when ``data/DIV2K`` is
+present, else the real 2040 x 1356 DIV2K image in ``../shared/data`` replicated,
+which the output says). VGG
 weights are random (the same compute as ImageNet's). The last line is
 
 ``RESULT bf16_speedup=<x> pipeline_margin=<x> grid_minutes=<n> device=<name>``
@@ -25,7 +32,7 @@ where ``bf16_speedup`` is the geometric mean over cells of bf16/fp32 and
 ``pipeline_margin`` the smallest ratio of pipeline samples/s to the step's
 consumption. Targets (issue 7): >= 1.8x, >= 3x, < 15 minutes on one H100.
 
-    python benchmarks/gpu_report.py [--compile]                     # on a CUDA machine
+    python benchmarks/gpu_report.py [--compile]                     # on a CUDA machine, ~3-4 minutes
     python benchmarks/gpu_report.py --device cpu --profile smoke    # dry run of every code path
 """
 
@@ -51,7 +58,7 @@ from srgan_lib import config, data, models  # noqa: E402
 from srgan_lib.trainer import Trainer  # noqa: E402
 
 #: DIV2K validation: 100 images of ~2040 x 1400 (the set the paper's tables use).
-DIV2K_VAL_IMAGES, DIV2K_VAL_PIXELS = 100, 2040 * 1404
+DIV2K_VAL_IMAGES = 100
 
 
 def _sync(device: torch.device) -> None:
@@ -79,10 +86,11 @@ def step_rate(cfg: config.TrainConfig, device: torch.device, warm: int, iters: i
     return iters / (time.perf_counter() - start)
 
 
-def pipeline_rate(folder: Path, cfg: config.TrainConfig, device: torch.device, seconds: float) -> float:
+def pipeline_rate(folder: Path, cfg: config.TrainConfig, device: torch.device, seconds: float,
+                  prefetch: int = 1) -> float:
     """Samples/s of ``data.train_batches`` (cache decoded beforehand) producing batches on ``device``."""
     ds = data.TrainDataset(folder, cfg.scale, cfg.crop_size, resize_method=cfg.resize_method, progress=False)
-    batches = data.train_batches(ds, cfg.batch_size, cfg.seed, device=device)
+    batches = data.train_batches(ds, cfg.batch_size, cfg.seed, device=device, prefetch=prefetch)
     next(batches)
     _sync(device)
     n, start = 0, time.perf_counter()
@@ -93,33 +101,56 @@ def pipeline_rate(folder: Path, cfg: config.TrainConfig, device: torch.device, s
     return n / (time.perf_counter() - start)
 
 
-def inference_seconds_per_mpix(cfg: config.TrainConfig, device: torch.device) -> float:
-    """Seconds of generator inference per HR megapixel (bf16 on CUDA), on a 128 x 128 LR input."""
+def eval_seconds_per_image(profile: config.Profile, folder: Path, device: torch.device) -> dict:
+    """Seconds per validation image of the grid's evaluation at each scale, measured end to end.
+
+    Runs what :func:`srgan_lib.ablation.evaluate_grid` runs for one scale: one
+    :func:`srgan_lib.evaluate.evaluate_methods` pass (decode, each protocol's LR
+    made once, bicubic and every run of that scale upscaled in tiles and scored
+    under both protocols on ``device``) over the images of ``folder``, with as
+    many generators (random weights: same compute) as the grid has runs at the
+    scale. Returns ``{scale: seconds per image}``.
+    """
+    from srgan_lib.ablation import EVAL_TILE
+    from srgan_lib.evaluate import evaluate_methods
     from srgan_lib.upscale import upscale
 
-    g = models.Generator(cfg.scale, cfg.num_feat, cfg.num_block, cfg.upsample_skip).to(device).eval()
-    lr = torch.rand(1, 3, 128, 128, device=device)
-    upscale(g, lr)
-    _sync(device)
-    start, reps = time.perf_counter(), 3
-    for _ in range(reps):
-        upscale(g, lr)
-    _sync(device)
-    return (time.perf_counter() - start) / reps / ((128 * cfg.scale) ** 2 / 1e6)
+    grid = config.ablation_grid(profile)
+    out = {}
+    for scale in profile.scales:
+        cfg = profile.config(scale=scale)
+        methods = {"bicubic": None}
+        for c in (c for c in grid if c.scale == scale):
+            g = models.Generator(cfg.scale, cfg.num_feat, cfg.num_block, cfg.upsample_skip).to(device).eval()
+            methods[config.run_name(c)] = lambda lr, g=g: upscale(g, lr, tile=EVAL_TILE)
+        start = time.perf_counter()
+        res = evaluate_methods(folder, scale, methods, device=device)
+        _sync(device)
+        count = next(iter(res.values())).count
+        out[scale] = (time.perf_counter() - start) / count
+        print(f"evaluation x{scale}: {len(methods)} methods x 2 protocols, {out[scale]:.2f} s per validation image "
+              f"({count} images)", flush=True)
+    return out
 
 
-def training_folder(tmp: Path, copies: int = 16) -> Path:
-    """DIV2K's training folder when downloaded, else the shared DIV2K image replicated."""
+def shared_div2k(tmp: Path, copies: int) -> Path:
+    """A folder of ``copies`` copies of the real DIV2K image in ``../shared/data`` (when DIV2K is not downloaded)."""
+    src = ROOT.parent / "shared" / "data" / "DIV2K_samples" / "DIV2K_train_HR" / "0004.png"
+    if not src.is_file():
+        raise SystemExit(f"neither data/DIV2K nor {src} exists: run `make data` or pass --data DIR")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for i in range(copies):
+        shutil.copy(src, tmp / f"{i:04d}.png")
+    return tmp
+
+
+def dataset_folder(tmp: Path, split: str, copies: int) -> Path:
+    """DIV2K's ``split`` folder when downloaded, else the shared DIV2K image replicated (said so)."""
     try:
-        return config.data_folder("div2k", "train")
+        return config.data_folder("div2k", split)
     except Exception:  # not downloaded: fall back loudly
-        src = ROOT.parent / "shared" / "data" / "DIV2K_samples" / "DIV2K_train_HR" / "0004.png"
-        if not src.is_file():
-            raise SystemExit(f"neither data/DIV2K nor {src} exists: run `make data` or pass --data DIR")
-        print(f"NOTE: data/DIV2K absent; the pipeline is measured on {src.name} replicated {copies} times")
-        for i in range(copies):
-            shutil.copy(src, tmp / f"{i:04d}.png")
-        return tmp
+        print(f"NOTE: data/DIV2K absent; DIV2K {split} is stood in for by ../shared's 0004.png x {copies}")
+        return shared_div2k(tmp / split, copies)
 
 
 def main(argv=None) -> int:
@@ -128,25 +159,31 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default="paper", choices=("smoke", "quick", "paper"))
     ap.add_argument("--warm", type=int, default=3)
     ap.add_argument("--iters", type=int, default=10)
-    ap.add_argument("--compile", action="store_true", help="also time torch.compile-d networks (bf16)")
+    ap.add_argument("--compile", metavar="SxC", nargs="?", const="4x88",
+                    help="also time torch.compile-d networks (bf16) at this cell (default 4x88, the one the "
+                         "host's kernel launches limit), or 'all'")
     ap.add_argument("--data", metavar="DIR", help="training images for the pipeline measurement")
     ap.add_argument("--pipeline-seconds", type=float, default=3.0)
+    ap.add_argument("--eval-images", type=int, default=2, help="validation images timed per scale and protocol")
+    ap.add_argument("--overhead-iters", type=int, default=40,
+                    help="timed iterations of train() vs the bare loop at x4 crop 88 (0: skip)")
     args = ap.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("gpu_report: CUDA is not available; run it on a GPU machine (or --device cpu for a dry run)",
               file=sys.stderr)
         return 2
+    t0 = time.perf_counter()
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     profile = config.get_profile(args.profile)
     base = profile.base
-    print(f"device {name}, torch {torch.__version__}; profile {profile.name}: batch {base.batch_size}, "
-          f"G {base.num_block}x{base.num_feat}, VGG19 {base.vgg_layer} (random weights), "
+    print(f"device {name}, torch {torch.__version__}, {os.cpu_count()} CPU cores; profile {profile.name}: batch "
+          f"{base.batch_size}, G {base.num_block}x{base.num_feat}, VGG19 {base.vgg_layer} (random weights), "
           f"{base.total_iters} iterations a run", flush=True)
 
     rates, speedups, margins = {}, [], []
     with tempfile.TemporaryDirectory(prefix="srgan-gpu-report-") as tmp:
-        folder = Path(args.data) if args.data else training_folder(Path(tmp))
+        folder = Path(args.data) if args.data else dataset_folder(Path(tmp), "train", 16)
         for scale in profile.scales:
             for crop in profile.crop_sizes:
                 cfg = profile.config(scale=scale, crop_size=crop, vgg_weights="random", device=args.device,
@@ -154,28 +191,50 @@ def main(argv=None) -> int:
                 fp32 = step_rate(dataclasses.replace(cfg, amp_bf16=False, channels_last=False), device,
                                  args.warm, args.iters, False)
                 bf16 = step_rate(cfg, device, args.warm, args.iters, False)
-                comp = step_rate(cfg, device, args.warm, args.iters, True) if args.compile else float("nan")
+                compiled = args.compile in ("all", f"{scale}x{crop}")
+                comp = step_rate(cfg, device, args.warm, args.iters, True) if compiled else float("nan")
                 pipe = pipeline_rate(folder, cfg, device, args.pipeline_seconds)
-                best = max(bf16, comp) if args.compile else bf16
+                best = max(bf16, comp) if compiled else bf16
                 rates[(scale, crop)] = best
                 speedups.append(bf16 / fp32)
                 margins.append(pipe / (best * cfg.batch_size))
                 print(f"x{scale} crop {crop}: fp32 {fp32:.2f} it/s | bf16+channels_last {bf16:.2f} it/s "
-                      f"({bf16 / fp32:.2f}x)" + (f" | compiled {comp:.2f} it/s" if args.compile else "")
+                      f"({bf16 / fp32:.2f}x)" + (f" | compiled {comp:.2f} it/s ({comp / bf16:.2f}x bf16)"
+                                                 if compiled else "")
                       + f" | pipeline {pipe:.0f} samples/s = {margins[-1]:.1f}x the step's "
                       f"{best * cfg.batch_size:.0f}", flush=True)
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
 
+        worst = min(range(len(margins)), key=margins.__getitem__)
+        wcfg = profile.config(scale=profile.scales[worst // len(profile.crop_sizes)],
+                              crop_size=profile.crop_sizes[worst % len(profile.crop_sizes)])
+        sweep = {n: pipeline_rate(folder, wcfg, device, args.pipeline_seconds, prefetch=n) for n in (1, 2, 4)}
+        print(f"pipeline at x{wcfg.scale} crop {wcfg.crop_size} by prefetch threads (the default is 1): "
+              + ", ".join(f"{n}: {r:.0f}" for n, r in sweep.items()) + " samples/s", flush=True)
+
+        if args.overhead_iters:
+            from train_step import trainer_overhead  # benchmarks/ is this script's folder
+
+            ocfg = profile.config(scale=4, crop_size=88, vgg_weights="random", device=args.device,
+                                  train_data=str(folder))
+            ov = trainer_overhead(ocfg, warm=10, iters=args.overhead_iters, rounds=2)
+            print(f"train() vs bare loop (x4 crop 88, bf16+channels_last): trainer "
+                  f"{', '.join(f'{r:.2f}' for r in ov['trainer'])} it/s; bare "
+                  f"{', '.join(f'{r:.2f}' for r in ov['bare'])} it/s -> overhead {ov['overhead'] * 100:+.1f} %",
+                  flush=True)
+
+        val = dataset_folder(Path(tmp), "val", args.eval_images)
+        per_image = eval_seconds_per_image(profile, val, device)
+
     grid = config.ablation_grid(profile)
     train_s = sum(c.total_iters / rates[(c.scale, c.crop_size)] for c in grid)
-    # evaluation: every run + bicubic, both protocols, DIV2K validation (bicubic is cheap: counted as a run)
-    per_run_eval = sum(inference_seconds_per_mpix(profile.config(scale=s), device) for s in profile.scales) \
-        / len(profile.scales) * DIV2K_VAL_IMAGES * DIV2K_VAL_PIXELS / 1e6 * 2
-    grid_min = (train_s + per_run_eval * (len(grid) + 1)) / 60
+    eval_s = DIV2K_VAL_IMAGES * sum(per_image.values())  # evaluate_grid: one pass over the images per scale
+    grid_min = (train_s + eval_s) / 60
     speedup = math.exp(sum(math.log(s) for s in speedups) / len(speedups))
-    print(f"projected grid: training {train_s / 60:.1f} min + evaluation {per_run_eval * (len(grid) + 1) / 60:.1f} "
-          f"min ({len(grid)} runs x {grid[0].total_iters} iterations)")
+    print(f"projected grid: training {train_s / 60:.1f} min + evaluation {eval_s / 60:.1f} min "
+          f"({len(grid)} runs x {grid[0].total_iters} iterations; {DIV2K_VAL_IMAGES} validation images)")
+    print(f"report took {time.perf_counter() - t0:.0f} s")
     print(f"RESULT bf16_speedup={speedup:.2f} pipeline_margin={min(margins):.1f} grid_minutes={grid_min:.1f} "
           f"device={name.replace(' ', '_')}")
     return 0

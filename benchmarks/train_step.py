@@ -1,4 +1,4 @@
-"""Trainer overhead, tiled-inference memory and (with --gpu) training speed per crop and scale.
+"""Trainer overhead and tiled-inference memory, on the CPU.
 
 CPU part (always):
 
@@ -17,16 +17,13 @@ CPU part (always):
    256-channel maps) but 2 residual blocks instead of 16 (they add compute,
    not memory, since activations are freed layer by layer). Target: <= 2.5 GB tiled.
 
-GPU part (``--gpu``, needs CUDA): the paper profile's training step (batch 64,
-16 blocks, VGG19 conv5_4) at crops 88/128/168 and x2/x4, fp32 vs bf16 autocast +
-channels_last, and the projected wall time of the full ablation grid (12 runs of
-``total_iters`` iterations; evaluation not included). VGG weights are random
-here (no download on a GPU node); the compute is the same as with ImageNet's.
+The GPU measurements (step speed per crop and scale, fp32 vs bf16, the
+trainer's overhead on a GPU, the grid's projection) are in
+``benchmarks/gpu_report.py``, which reuses :func:`trainer_overhead`.
 
 Ends with ``RESULT overhead=<fraction> tiled_peak_gb=<x> untiled_peak_gb=<y>``.
 
     .venv/bin/python benchmarks/train_step.py            # CPU part, ~2-3 minutes on 2 cores
-    .venv/bin/python benchmarks/train_step.py --gpu      # + GPU table, < 4 minutes on an H100
 """
 
 from __future__ import annotations
@@ -145,47 +142,8 @@ def peak_memory(modes, num_feat: int, num_block: int, side: int) -> dict:
     return peaks
 
 
-def gpu_table(warm: int, iters: int) -> None:
-    """Paper-profile step rates per crop/scale, fp32 vs bf16 + channels_last; the grid's projection."""
-    profile = config.get_profile("paper")
-    print(f"GPU: {torch.cuda.get_device_name(0)}, torch {torch.__version__}; paper profile, batch "
-          f"{profile.base.batch_size}, {profile.base.num_block} blocks, VGG19 {profile.base.vgg_layer} "
-          "(random weights: same compute); fp32 = PyTorch defaults (TF32 convs)")
-    rates = {}
-    for scale in profile.scales:
-        for crop in profile.crop_sizes:
-            row = []
-            for bf16 in (False, True):
-                cfg = profile.config(scale=scale, crop_size=crop, vgg_weights="random", device="cuda",
-                                     amp_bf16=bf16, channels_last=bf16, warmup_iters=0)
-                config.seed_everything(0, cfg.deterministic)
-                tr = Trainer(cfg, "cuda")
-                lr_img = torch.rand(cfg.batch_size, 3, crop // scale, crop // scale, device="cuda")
-                hr_img = torch.rand(cfg.batch_size, 3, crop, crop, device="cuda")
-                for i in range(warm):
-                    tr.step(lr_img, hr_img, i)
-                torch.cuda.synchronize()
-                start = time.perf_counter()
-                for i in range(iters):
-                    terms = tr.step(lr_img, hr_img, warm + i)
-                    bool(torch.isfinite(torch.stack(list(terms.values()))).all())  # the loop's one sync
-                torch.cuda.synchronize()
-                row.append(iters / (time.perf_counter() - start))
-                del tr
-                torch.cuda.empty_cache()
-            rates[(scale, crop)] = row
-            print(f"  x{scale} crop {crop}: fp32 {row[0]:.2f} it/s, bf16+channels_last {row[1]:.2f} it/s, "
-                  f"speed-up {row[1] / row[0]:.2f}x", flush=True)
-    grid = config.ablation_grid(profile)
-    for idx, name in ((0, "fp32"), (1, "bf16+channels_last")):
-        secs = sum(cfg.total_iters / rates[(cfg.scale, cfg.crop_size)][idx] for cfg in grid)
-        print(f"  projected grid ({len(grid)} runs x {grid[0].total_iters} iterations, training only): "
-              f"{secs / 60:.1f} min with {name}")
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--gpu", action="store_true", help="also the GPU table (needs CUDA)")
     ap.add_argument("--iters", type=int, default=20, help="timed iterations of the overhead measurement")
     ap.add_argument("--mem-side", type=int, default=1024, help="side of the LR input of the memory test")
     ap.add_argument("--mem-feat", type=int, default=64)
@@ -199,9 +157,6 @@ def main(argv=None) -> int:
     if args.mem_child:
         _mem_child(args.mem_child, args.mem_feat, args.mem_block, args.mem_side)
         return 0
-    if args.gpu and not torch.cuda.is_available():
-        print("--gpu: CUDA is not available on this machine", file=sys.stderr)
-        return 2
     os.environ.setdefault("SRGAN_DATA", str(Path(tempfile.gettempdir()) / "srgan_bench_data"))
     t0 = time.perf_counter()
     # a moderate model, pinned here so that the numbers stay comparable when the profiles change
@@ -220,14 +175,6 @@ def main(argv=None) -> int:
     peaks = peak_memory(("tiled", "untiled"), args.mem_feat, args.mem_block, args.mem_side)
     tiled, untiled = peaks["tiled"], peaks["untiled"]
     print(f"CPU part took {time.perf_counter() - t0:.0f} s")
-    if args.gpu:
-        gpu_table(warm=3, iters=10)
-        gcfg = config.get_profile("paper").config(scale=4, crop_size=88, vgg_weights="random", device="cuda",
-                                                   train_data="samples")
-        gov = trainer_overhead(gcfg, warm=10, iters=40, rounds=3)
-        print(f"GPU trainer vs bare loop (paper profile x4 crop 88, bf16+channels_last, samples data): trainer "
-              f"{', '.join(f'{r:.2f}' for r in gov['trainer'])} it/s; bare "
-              f"{', '.join(f'{r:.2f}' for r in gov['bare'])} it/s -> overhead {gov['overhead'] * 100:+.1f} %")
     print(f"RESULT overhead={ov['overhead']:.4f} tiled_peak_gb={tiled:.3f} untiled_peak_gb={untiled:.3f}")
     return 0
 

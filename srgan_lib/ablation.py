@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config, tables
-from .metrics import PROTOCOLS, PROTOCOL_RESIZE
+from .metrics import PROTOCOLS
 
 #: Validation images larger than this (LR pixels a side) are upscaled in tiles.
 EVAL_TILE = 256
@@ -92,26 +92,6 @@ def validation_set(profile: config.Profile) -> tuple[Path, int | None, int | Non
     return config.data_folder(base.val_data, "val"), base.val_limit, base.val_max_side
 
 
-def score_bicubic(profile: config.Profile, scale: int, protocol: str):
-    """Bicubic x``scale`` on the profile's validation set under ``protocol`` (an ``EvalResult``)."""
-    from .evaluate import evaluate_images
-
-    folder, limit, max_side = validation_set(profile)
-    return evaluate_images(folder, scale, protocol=protocol, resize_method=PROTOCOL_RESIZE[protocol],
-                           limit=limit, max_side=max_side)
-
-
-def score_generator(generator, scale: int, profile: config.Profile, protocol: str):
-    """A generator (eval mode) on the profile's validation set under ``protocol`` (an ``EvalResult``)."""
-    from .evaluate import evaluate_images
-    from .upscale import upscale
-
-    folder, limit, max_side = validation_set(profile)
-    return evaluate_images(folder, scale, protocol=protocol,
-                           upscale_fn=lambda lr: upscale(generator, lr, tile=EVAL_TILE),
-                           resize_method=PROTOCOL_RESIZE[protocol], limit=limit, max_side=max_side)
-
-
 def read_meta(run_dir) -> dict:
     """A run's ``meta.json`` (``vgg_weights_used``, wall time, device ...), ``{}`` when absent."""
     path = Path(run_dir) / "meta.json"
@@ -138,17 +118,26 @@ def evaluate_grid(profile: config.Profile, run_dirs: dict[str, Path], protocols=
     """
     from .train import load_generator, resolve_device
 
+    from .evaluate import evaluate_methods
+    from .upscale import upscale
+
     dev = resolve_device(device)
-    generators = {}
-    for name, run_dir in run_dirs.items():
-        generators[name] = load_generator(run_dir, device=dev)
+    generators = {name: load_generator(run_dir, device=dev) for name, run_dir in run_dirs.items()}
     scales = sorted({cfg.scale for _, cfg in generators.values()} or set(profile.scales))
+    folder, limit, max_side = validation_set(profile)
+    results = {}
+    for scale in scales:  # one pass over the images per scale: each decoded once, each pair made once
+        methods = {"bicubic": None}
+        methods.update({name: (lambda lr, g=gen: upscale(g, lr, tile=EVAL_TILE))
+                        for name, (gen, cfg) in generators.items() if cfg.scale == scale})
+        for (name, protocol), res in evaluate_methods(folder, scale, methods, protocols, limit=limit,
+                                                      max_side=max_side).items():
+            results[(name, protocol, scale)] = res
     scored = []
     for protocol in protocols:
-        for scale in scales:
-            scored.append(Scored(protocol, "bicubic", scale, score_bicubic(profile, scale, protocol)))
+        scored += [Scored(protocol, "bicubic", scale, results[("bicubic", protocol, scale)]) for scale in scales]
         for name, (gen, cfg) in generators.items():
-            scored.append(Scored(protocol, name, cfg.scale, score_generator(gen, cfg.scale, profile, protocol), cfg))
+            scored.append(Scored(protocol, name, cfg.scale, results[(name, protocol, cfg.scale)], cfg))
             if progress:
                 r = scored[-1].result
                 print(f"{protocol:>8}  {name}: {float(r.psnr):.3f} dB  SSIM {float(r.ssim):.4f}")

@@ -6,7 +6,9 @@ and its LR input made by bicubic downscaling by ``scale`` with
 :func:`srgan_lib.resize.imresize` (MATLAB-compatible by default; ``"pil"``
 reproduces the code the paper was built on). Images are decoded once
 (:mod:`srgan_lib.cache`), a crop is a view of the decoded image, and the LR
-images of a batch are made together on the training device.
+images of a batch are made together, as uint8, by one matrix product per pass
+(MATLAB bicubic is linear). For a GPU, batches are made ahead by background
+threads and copied from page-locked memory while the GPU trains.
 
 Reproducibility: the batch of step ``k`` depends only on ``(seed, k)``, so a run
 resumed at step ``k`` sees exactly the batches it would have seen, and DDP
@@ -29,6 +31,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from . import cache as _cache
 from .errors import ConfigError, DataError
@@ -37,6 +40,11 @@ from .images import center_crop, list_images, load_image
 RESIZE_METHODS = ("matlab", "pil", "torch", "torch_aa")
 SAMPLING_MODES = ("epoch", "random")
 _NAMED = ("div2k", "bsds100", "samples")
+#: Augmentation code (bit 0: flip left-right, then bit 1: flip top-bottom, then bit 2:
+#: transpose) -> the one PIL transpose doing all three (``tests/test_data.py`` checks each).
+_PIL_AUGMENT = {1: Image.Transpose.FLIP_LEFT_RIGHT, 2: Image.Transpose.FLIP_TOP_BOTTOM, 3: Image.Transpose.ROTATE_180,
+                4: Image.Transpose.TRANSPOSE, 5: Image.Transpose.ROTATE_90, 6: Image.Transpose.ROTATE_270,
+                7: Image.Transpose.TRANSVERSE}
 
 
 def resolve_folder(folder, split: str = "train") -> Path:
@@ -182,42 +190,60 @@ class TrainDataset:
         out = np.empty((len(plan), c, c, 3), np.uint8)
         for k, (i, top, left, aug) in enumerate(plan):
             view = self.images[i][top : top + c, left : left + c]
-            if aug & 1:
-                view = view[:, ::-1]
-            if aug & 2:
-                view = view[::-1]
-            if aug & 4:
-                view = view.transpose(1, 0, 2)
+            if aug:  # PIL's blocked copies: ~3x faster than NumPy's strided copies of 3-byte pixels
+                view = np.asarray(Image.fromarray(np.ascontiguousarray(view)).transpose(_PIL_AUGMENT[aug]))
             out[k] = view
         return out
 
-    def batch(self, step: int, batch_size: int, seed: int, device="cpu", rank: int = 0,
-              world_size: int = 1, sampling: str = "epoch"):
-        """The ``(lr, hr)`` batch of ``step`` for ``rank`` (see :func:`train_batches`)."""
-        import torch
+    def host_batch(self, step: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
+                   sampling: str = "epoch") -> tuple[np.ndarray, np.ndarray]:
+        """The uint8 ``(lr, hr)`` of ``step`` for ``rank``, made on the CPU.
 
+        Returns:
+            ``N x (crop/scale) x (crop/scale) x 3`` and ``N x crop x crop x 3`` uint8
+            NumPy arrays (``N = batch_size // world_size``), LR made by ``resize_method``.
+        """
         from .resize import imresize
 
         per_rank = batch_size // world_size
         rows = self.plan(step, batch_size, seed, sampling)[rank * per_rank : (rank + 1) * per_rank]
         crops = self.crops(rows)
         out = self.crop_size // self.scale
-        if torch.device(device).type == "cpu":
-            # On the CPU NumPy (one thread) beats torch: torch's intra-op threads cost
-            # more than they save on tensors this small, ~10x more on a busy machine.
-            hr = torch.from_numpy(np.divide(crops.transpose(0, 3, 1, 2), 255, dtype=np.float32))
-            if self.resize_method == "matlab":
-                lr_u8 = _matlab_downscale_np(crops, out)
-            else:
-                lr_u8 = np.stack([imresize(c, size=(out, out), method=self.resize_method) for c in crops])
-            lr = torch.from_numpy(np.divide(lr_u8.transpose(0, 3, 1, 2), 255, dtype=np.float32))
-            return lr, hr
-        # On an accelerator only the uint8 crops travel and the LR is made there by
-        # imresize itself: its elementwise kernels are cheap on a GPU and, unlike a
-        # matmul, cannot be changed by a TF32 setting.
-        hr_u8 = torch.from_numpy(crops).to(device, non_blocking=True).permute(0, 3, 1, 2).contiguous()
-        lr_u8 = imresize(hr_u8, size=(out, out), method=self.resize_method)
-        return lr_u8.float().div_(255.0), hr_u8.float().div_(255.0)
+        if self.resize_method == "matlab":
+            lr_u8 = _matlab_downscale_np(crops, out)
+        else:
+            lr_u8 = np.stack([imresize(c, size=(out, out), method=self.resize_method) for c in crops])
+        return lr_u8, crops
+
+    def batch(self, step: int, batch_size: int, seed: int, device="cpu", rank: int = 0,
+              world_size: int = 1, sampling: str = "epoch"):
+        """The ``(lr, hr)`` batch of ``step`` for ``rank`` as float tensors on ``device`` (see :func:`train_batches`)."""
+        return to_device(self.host_batch(step, batch_size, seed, rank, world_size, sampling), device)
+
+
+def to_device(host: tuple, device="cpu", pinned: bool = False):
+    """uint8 NHWC ``(lr, hr)`` (arrays or tensors) -> float32 ``N x 3 x h x w`` tensors in ``[0, 1]`` on ``device``.
+
+    On the CPU NumPy (one thread) converts: torch's intra-op threads cost more
+    than they save on tensors this small, ~10x more on a busy machine. On an
+    accelerator only the uint8 bytes travel (a quarter of float32's; from
+    page-locked memory, asynchronously, when ``pinned``) and are converted
+    there; the result has channels-last strides, which the trainer's
+    ``channels_last`` networks take as they are.
+    """
+    import torch
+
+    if torch.device(device).type == "cpu":
+        return tuple(torch.from_numpy(np.divide(np.asarray(a).transpose(0, 3, 1, 2), 255, dtype=np.float32))
+                     for a in host)
+    out = []
+    for a in host:
+        # a tensor pinned by torch itself, so that its allocator keeps the buffer until the copy is done
+        t = a if isinstance(a, torch.Tensor) else torch.from_numpy(a)
+        if pinned and not t.is_pinned():
+            t = t.pin_memory()
+        out.append(t.to(device, non_blocking=pinned).permute(0, 3, 1, 2).float().div_(255.0))
+    return tuple(out)
 
 
 # MATLAB bicubic is separable and linear, so for a fixed crop size each pass is
@@ -246,13 +272,15 @@ def _matlab_downscale_np(crops: np.ndarray, out: int) -> np.ndarray:
     mat = _matlab_matrix(crop, out)
     y = np.matmul(mat, crops.astype(np.float32).reshape(n, crop, crop * 3))  # rows: N x out x (crop*3)
     np.clip(np.rint(y, out=y), 0, 255, out=y)
-    y = np.matmul(mat, y.reshape(n * out, crop, 3))  # columns: (N*out) x out x 3
+    # columns: one GEMM over every (image, row, channel): (N*out*3) x crop @ crop x out
+    y = np.ascontiguousarray(y.reshape(n, out, crop, 3).transpose(0, 1, 3, 2)).reshape(-1, crop) @ mat.T
     np.clip(np.rint(y, out=y), 0, 255, out=y)
-    return y.reshape(n, out, out, 3).astype(np.uint8)
+    return y.reshape(n, out, 3, out).transpose(0, 1, 3, 2).astype(np.uint8)
 
 
 def train_batches(dataset: TrainDataset, batch_size: int, seed: int, start_step: int = 0,
-                  device="cpu", rank: int = 0, world_size: int = 1, sampling: str = "epoch"):
+                  device="cpu", rank: int = 0, world_size: int = 1, sampling: str = "epoch",
+                  prefetch: int = 1):
     """Infinite iterator of training batches, step ``start_step``, ``start_step + 1``, ...
 
     Args:
@@ -261,10 +289,17 @@ def train_batches(dataset: TrainDataset, batch_size: int, seed: int, start_step:
             ``batch_size // world_size`` samples (must divide evenly).
         seed: with the step number, the only source of randomness.
         start_step: the first step (resume from a checkpoint's step).
-        device: where the LR images are made and the batch lives.
+        device: where the batch lives.
         rank, world_size: this process's slice of the global batch (DDP).
         sampling: ``"epoch"`` (paper: a seeded permutation of the images per epoch,
             wrapping into the next epoch so that every batch is full) or ``"random"``.
+        prefetch: on an accelerator, batches made ahead by as many background
+            threads (0: made in the caller's thread). One is the fastest: on a
+            16-core H100 host, 2, 4 and 8 threads made 14 %, 31 % and 46 % fewer
+            samples/s than one (``benchmarks/gpu_report.py``), and more threads
+            also slow the main thread's kernel launches. The batches are the same
+            either way; on the CPU they are always made in the caller's thread,
+            which would otherwise compete with the training step for the cores.
 
     Yields:
         (lr, hr): ``N x 3 x (crop/scale) x (crop/scale)`` and ``N x 3 x crop x crop``
@@ -281,14 +316,52 @@ def train_batches(dataset: TrainDataset, batch_size: int, seed: int, start_step:
         raise ConfigError(f"sampling={sampling!r}: use one of {SAMPLING_MODES}")
     if start_step < 0:
         raise ConfigError(f"start_step={start_step}: use a step >= 0")
+    if prefetch < 0:
+        raise ConfigError(f"prefetch={prefetch}: use 0 (no background threads) or more")
 
-    def generate():
-        step = start_step
+    import torch
+
+    if torch.device(device).type == "cpu" or prefetch == 0:
+        def generate():
+            step = start_step
+            while True:
+                yield dataset.batch(step, batch_size, seed, device, rank, world_size, sampling)
+                step += 1
+
+        return generate()
+    return _prefetched(dataset, batch_size, seed, start_step, device, rank, world_size, sampling, prefetch)
+
+
+def _prefetched(dataset, batch_size, seed, start_step, device, rank, world_size, sampling, prefetch):
+    """``train_batches`` for an accelerator: host batches made ahead by ``prefetch`` threads.
+
+    Each batch depends only on its step, so the threads cannot change what is
+    made or its order; they overlap the cropping and downscaling (NumPy, which
+    releases the GIL) with the GPU's work, and keep the main thread free to
+    launch kernels. The pool is shut down when the iterator is closed.
+    """
+    import collections
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    pin = torch.device(device).type == "cuda"  # page-locked memory is CUDA's (and copies from it asynchronous)
+
+    def make(step):
+        host = [torch.from_numpy(a) for a in dataset.host_batch(step, batch_size, seed, rank, world_size, sampling)]
+        return tuple(t.pin_memory() for t in host) if pin else tuple(host)
+
+    pool = ThreadPoolExecutor(max_workers=prefetch, thread_name_prefix="srgan-batches")
+    try:
+        queue = collections.deque(pool.submit(make, start_step + k) for k in range(prefetch))
+        step = start_step + prefetch
         while True:
-            yield dataset.batch(step, batch_size, seed, device, rank, world_size, sampling)
+            host = queue.popleft().result()
+            queue.append(pool.submit(make, step))
             step += 1
-
-    return generate()
+            yield to_device(host, device, pinned=pin)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class EvalDataset:

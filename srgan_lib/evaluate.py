@@ -90,8 +90,9 @@ def evaluate_images(folder_or_paths, scale: int, protocol: str = "standard",
         limit: score only the first ``limit`` images (sorted by name).
         max_side: centre-crop each HR image to at most ``max_side`` pixels a side
             first (keeps the smoke profile fast).
-        device: where the metrics are computed (float64); ``None`` = CUDA when
-            available (SSIM of a 2K image takes seconds on a CPU), else the CPU.
+        device: where the metrics and resizes are computed (float64, the same
+            numbers on any device); ``None`` = CUDA when available (SSIM of a 2K
+            image takes seconds on a CPU), else the CPU.
 
     Returns:
         EvalResult
@@ -101,39 +102,79 @@ def evaluate_images(folder_or_paths, scale: int, protocol: str = "standard",
         ConfigError: a bad protocol, ``limit`` < 1, ``max_side`` < ``scale``, or ``upscale_fn``
             returns the wrong size.
     """
-    metrics.check_protocol(protocol)
+    return evaluate_methods(folder_or_paths, scale, {"method": upscale_fn}, (protocol,), resize_method,
+                            limit, max_side, device)[("method", protocol)]
+
+
+def evaluate_methods(folder_or_paths, scale: int, methods: dict[str, Callable | None],
+                     protocols: Iterable[str] = metrics.PROTOCOLS, resize_method: str | None = None,
+                     limit: int | None = None, max_side: int | None = None,
+                     device=None) -> dict[tuple[str, str], EvalResult]:
+    """Score several methods under several protocols, decoding each image and making each pair once.
+
+    What :func:`evaluate_images` does for one method and protocol, with the
+    loop over images outermost: every image is decoded once, and its (HR, LR)
+    pair and its reference (:func:`srgan_lib.metrics.reference`) made once per
+    protocol, whatever the number of methods (the grid's evaluation scores 7
+    methods a scale on 2K images).
+
+    Args:
+        methods: ``{name: upscale_fn}`` with ``upscale_fn`` as in
+            :func:`evaluate_images` (``None``: bicubic).
+        protocols: the protocols to score under.
+        folder_or_paths, scale, resize_method, limit, max_side, device: as in
+            :func:`evaluate_images` (``resize_method=None``: each protocol's own).
+
+    Returns:
+        ``{(name, protocol): EvalResult}``.
+    """
+    protocols = tuple(protocols)
+    for protocol in protocols:
+        metrics.check_protocol(protocol)
     if limit is not None and limit < 1:  # 0 would otherwise mean "every image" and -1 "all but the last"
         raise ConfigError(f"limit={limit}: use limit >= 1, or None for every image")
     if max_side is not None and max_side < scale:
         raise ConfigError(f"max_side={max_side} is smaller than scale={scale}: use a larger max_side")
-    method = resize_method or metrics.PROTOCOL_RESIZE[protocol]
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    resize_device = None if torch.device(device).type == "cpu" else device
+    resize = {p: resize_method or metrics.PROTOCOL_RESIZE[p] for p in protocols}
     paths = _image_paths(folder_or_paths)[:limit]
-    rows = []
+    rows = {(name, p): [] for name in methods for p in protocols}
     for path in paths:
-        hr = load_image(path)
+        image = load_image(path)
         if max_side:
-            hr = center_crop(hr, max_side)
-        try:
-            hr, lr = metrics.make_pair(hr, scale, protocol, method)
-        except DataError as exc:
-            raise DataError(f"{path}: {exc}") from None
-        if upscale_fn is None:
-            sr = imresize(lr, size=hr.shape[:2], method=method)
-        else:
-            with torch.no_grad():
-                sr = upscale_fn(to_tensor(lr))
-            if tuple(sr.shape[-2:]) != hr.shape[:2]:
-                raise ConfigError(f"{path.name}: the model returned {tuple(sr.shape[-2:])} pixels for an LR image "
-                                  f"of {lr.shape[:2]}, expected {hr.shape[:2]}: does its scale match scale={scale}?")
-        try:
-            row = metrics.score_image(sr, hr, scale, protocol, single_channel=_single_channel(path), device=device)
-        except DataError as exc:
-            raise DataError(f"{path}: {exc}") from None
-        rows.append({"name": path.name, **row})
-    value_psnr, value_ssim = metrics.aggregate(rows, protocol)
-    return EvalResult(value_psnr, value_ssim, protocol, scale, len(rows), rows, method)
+            image = center_crop(image, max_side)
+        single = _single_channel(path)
+        for protocol in protocols:
+            method = resize[protocol]
+            try:
+                hr, lr = metrics.make_pair(image, scale, protocol, method, device=resize_device)
+            except DataError as exc:
+                raise DataError(f"{path}: {exc}") from None
+            lr_t, ref = None, metrics.reference(hr, protocol, single, device)
+            for name, upscale_fn in methods.items():
+                if upscale_fn is None:
+                    sr = imresize(lr, size=hr.shape[:2], method=method, device=resize_device)
+                else:
+                    lr_t = to_tensor(lr) if lr_t is None else lr_t
+                    with torch.no_grad():
+                        sr = upscale_fn(lr_t)
+                    if tuple(sr.shape[-2:]) != hr.shape[:2]:
+                        raise ConfigError(f"{path.name}: {name} returned {tuple(sr.shape[-2:])} pixels for an LR "
+                                          f"image of {lr.shape[:2]}, expected {hr.shape[:2]}: does its scale "
+                                          f"match scale={scale}?")
+                try:
+                    row = metrics.score_image(sr, hr, scale, protocol, single_channel=single, device=device, ref=ref)
+                except DataError as exc:
+                    raise DataError(f"{path}: {exc}") from None
+                rows[(name, protocol)].append({"name": path.name, **row})
+    out = {}
+    for (name, protocol), per_image in rows.items():
+        value_psnr, value_ssim = metrics.aggregate(per_image, protocol)
+        out[(name, protocol)] = EvalResult(value_psnr, value_ssim, protocol, scale, len(per_image), per_image,
+                                           resize[protocol])
+    return out
 
 
 # ----------------------------------------------------------------------------- tables
@@ -146,8 +187,12 @@ def score_bicubic(folder, scales: Iterable[int] = (2, 4), protocols: Iterable[st
     ``limit`` and ``max_side`` are as in :func:`evaluate_images`; each protocol
     makes its LR images with its own resize method.
     """
-    return {(scale, protocol): evaluate_images(folder, scale, protocol, limit=limit, max_side=max_side)
-            for scale in scales for protocol in protocols}
+    protocols = tuple(protocols)
+    out = {}
+    for scale in scales:
+        both = evaluate_methods(folder, scale, {"bicubic": None}, protocols, limit=limit, max_side=max_side)
+        out.update({(scale, protocol): both[("bicubic", protocol)] for protocol in protocols})
+    return out
 
 
 def write_bicubic_tables(results: dict[tuple[int, str], EvalResult], profile_name: str, dataset: str,

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import ConfigError, DataError
-from .images import mod_crop, rgb_to_y, to_uint8
+from .images import mod_crop, rgb_to_y
 from .resize import imresize
 
 PROTOCOLS = ("standard", "paper")
@@ -212,7 +212,8 @@ def paper_crop(hr: np.ndarray, scale: int) -> np.ndarray:
     return hr[top : top + side, left : left + side]
 
 
-def make_pair(hr: np.ndarray, scale: int, protocol: str = "standard", resize_method: str | None = None):
+def make_pair(hr: np.ndarray, scale: int, protocol: str = "standard", resize_method: str | None = None,
+              device=None):
     """The scored HR image and its LR input under ``protocol``.
 
     Args:
@@ -221,6 +222,7 @@ def make_pair(hr: np.ndarray, scale: int, protocol: str = "standard", resize_met
         protocol: ``"standard"`` (mod-crop) or ``"paper"`` (square centre crop).
         resize_method: how LR is made; ``None`` = the protocol's own
             (``PROTOCOL_RESIZE``: MATLAB bicubic for standard, PIL for paper).
+        device: where the resize arithmetic runs (same result; see :func:`imresize`).
 
     Returns:
         (hr, lr): uint8 ``H' x W' x 3`` and ``H'/scale x W'/scale x 3``.
@@ -231,31 +233,62 @@ def make_pair(hr: np.ndarray, scale: int, protocol: str = "standard", resize_met
     if min(hr.shape[:2]) < scale:
         raise DataError(f"image of {hr.shape[1]}x{hr.shape[0]} pixels is smaller than scale {scale}")
     h, w = hr.shape[:2]
-    return hr, imresize(hr, size=(h // scale, w // scale), method=method)
+    return hr, imresize(hr, size=(h // scale, w // scale), method=method, device=device)
+
+
+def _luma_tensor(rgb_u8: torch.Tensor) -> torch.Tensor:
+    """:func:`srgan_lib.images.rgb_to_y` on a tensor: ``1 x 3 x H x W`` integer values -> ``1 x 1 x H x W`` float64.
+
+    The same float64 operations in the same order, so the same (rounded) luma
+    on any device; ``tests/test_metrics.py`` checks it against the NumPy original.
+    """
+    rgb = rgb_u8.to(torch.float64)
+    y = 16.0 + (65.481 * rgb[:, 0:1] + 128.553 * rgb[:, 1:2] + 24.966 * rgb[:, 2:3]) / 255.0
+    return torch.clamp(torch.round(y), 0, 255)
+
+
+def reference(hr: np.ndarray, protocol: str = "standard", single_channel: bool = False, device="cpu"):
+    """The HR side of :func:`score_image`, made once when several methods are scored against one image.
+
+    Returns:
+        Tensor: float64 on ``device``: ``1 x 1 x H x W`` luma in ``[0, 255]``
+        (``standard``) or ``1 x 3 x H x W`` RGB in ``[0, 1]`` (``paper``).
+    """
+    check_protocol(protocol)
+    if protocol == "standard":
+        hr_c = hr[..., 0] if single_channel else rgb_to_y(hr)
+        return torch.from_numpy(hr_c.astype(np.float64))[None, None].to(device)
+    return torch.from_numpy(hr.astype(np.float64) / 255.0).permute(2, 0, 1)[None].to(device)
 
 
 def score_image(sr, hr: np.ndarray, scale: int, protocol: str = "standard", single_channel: bool = False,
-                device="cpu"):
+                device="cpu", ref: torch.Tensor | None = None):
     """Score one restored image against its HR image under ``protocol``.
 
     Args:
         sr: the restored image: ``H x W x 3`` uint8, or a tensor ``1 x 3 x H x W``
-            float in ``[0, 1]`` (rounded to uint8 for ``standard``, used as is for
-            ``paper``, whose reference code did not round the network's output).
+            float in ``[0, 1]`` (rounded to uint8 for ``standard``, on its way to
+            ``device``, used as is for ``paper``, whose reference code did not
+            round the network's output).
         hr: ``H x W x 3`` uint8 (as returned by :func:`make_pair`).
         single_channel: the HR file had one channel: ``standard`` scores its
             intensities (channel 0) instead of the Y channel.
-        device: where the float64 arithmetic runs (a GPU makes 2K images fast).
+        device: where the float64 arithmetic runs (a GPU makes 2K images fast;
+            the numbers are the same).
+        ref: ``reference(hr, protocol, single_channel, device)``, when already made.
 
     Returns:
         dict with ``mse`` (on the protocol's scale), ``psnr`` and ``ssim`` (floats).
     """
     check_protocol(protocol)
+    b = reference(hr, protocol, single_channel, device) if ref is None else ref
     if protocol == "standard":
-        sr_u8 = sr if isinstance(sr, np.ndarray) else to_uint8(sr)[0]
-        sr_c, hr_c = (sr_u8[..., 0], hr[..., 0]) if single_channel else (rgb_to_y(sr_u8), rgb_to_y(hr))
-        a = torch.from_numpy(sr_c.astype(np.float64))[None, None].to(device)
-        b = torch.from_numpy(hr_c.astype(np.float64))[None, None].to(device)
+        if isinstance(sr, np.ndarray):
+            sr_c = sr[..., 0] if single_channel else rgb_to_y(sr)
+            a = torch.from_numpy(sr_c.astype(np.float64))[None, None].to(device)
+        else:  # to_uint8's rounding, then rgb_to_y's luma, where the tensor is going
+            u8 = sr.detach().to(device=device, dtype=torch.float32).mul(255.0).round_().clamp_(0, 255)
+            a = u8[:, 0:1].double() if single_channel else _luma_tensor(u8)
         value_mse = mse(a, b, crop_border=scale)
         return {"mse": float(value_mse[0]), "psnr": float(psnr_from_mse(value_mse, 255.0)[0]),
                 "ssim": float(ssim(a, b, data_range=255.0, crop_border=scale)[0])}
@@ -263,7 +296,6 @@ def score_image(sr, hr: np.ndarray, scale: int, protocol: str = "standard", sing
         a = torch.from_numpy(sr.astype(np.float64) / 255.0).permute(2, 0, 1)[None].to(device)
     else:
         a = sr.detach().to(device=device, dtype=torch.float64).clamp(0, 1)
-    b = torch.from_numpy(hr.astype(np.float64) / 255.0).permute(2, 0, 1)[None].to(device)
     value_mse = mse(a, b)
     return {"mse": float(value_mse[0]), "psnr": float(psnr_from_mse(value_mse)[0]),
             "ssim": float(ssim(a, b, padding="zero")[0])}

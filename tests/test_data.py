@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 import warnings
 import zlib
 
@@ -182,6 +183,12 @@ def test_augmentation_covers_the_eight_flips_and_rotations(folder):
     got = {ds.crops(plan)[k].tobytes() for k in range(8)}
     expected = {np.ascontiguousarray(t(np.rot90(base, k))).tobytes() for k in range(4) for t in (lambda x: x, np.fliplr)}
     assert got == expected and len(got) == 8
+    # each code is its flips and transpose, in that order (made by PIL's single transforms)
+    for a in range(8):
+        ref = base[:, ::-1] if a & 1 else base
+        ref = ref[::-1] if a & 2 else ref
+        ref = ref.transpose(1, 0, 2) if a & 4 else ref
+        np.testing.assert_array_equal(ds.crops(np.array([[0, 3, 5, a]]))[0], ref)
     codes = np.concatenate([ds.plan(s, 16, seed=0)[:, 3] for s in range(4)])
     assert set(codes.tolist()) == set(range(8))
 
@@ -206,15 +213,31 @@ def test_cuda_batches_equal_cpu_batches(div2k_hr_0004, method):
     lr_cpu, hr_cpu = ds.batch(step=3, batch_size=32, seed=0)
     lr_gpu, hr_gpu = ds.batch(step=3, batch_size=32, seed=0, device="cuda")
     assert lr_gpu.is_cuda and hr_gpu.is_cuda
-    # The same 8-bit pixels; the floats may differ by an ulp (CUDA divides by 255 as a multiply).
+    # The same 8-bit pixels (both made on the CPU); the floats may differ by an ulp (CUDA divides as a multiply).
     torch.testing.assert_close(hr_gpu.cpu(), hr_cpu, rtol=1e-6, atol=0)
-    torch.testing.assert_close(lr_gpu.cpu(), lr_cpu, rtol=1e-6, atol=1.01 / 255 if method == "torch" else 0)
-    assert torch.equal((hr_gpu.cpu() * 255).round(), (hr_cpu * 255).round())
-    diff = ((lr_gpu.cpu() - lr_cpu) * 255).round().abs()
-    if method == "torch":  # the CPU path resizes in float64 (NumPy), the GPU in float32: rare ties differ
-        assert diff.max() <= 1 and (diff > 0).float().mean() < 1e-3
-    else:
-        assert diff.max() == 0
+    torch.testing.assert_close(lr_gpu.cpu(), lr_cpu, rtol=1e-6, atol=0)
+    prefetched = data.train_batches(ds, 32, seed=0, start_step=3, device="cuda", prefetch=2)
+    for step in range(3, 7):
+        lr_p, hr_p = next(prefetched)
+        lr_c, hr_c = ds.batch(step=step, batch_size=32, seed=0)
+        assert torch.equal((lr_p.cpu() * 255).round(), (lr_c * 255).round())
+        assert torch.equal((hr_p.cpu() * 255).round(), (hr_c * 255).round())
+    prefetched.close()
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_prefetched_batches_are_the_batches_in_order(folder, workers):
+    ds = _ds(folder)
+    it = data._prefetched(ds, 4, 7, 2, "cpu", 0, 1, "epoch", workers)  # the accelerator path, run on the CPU
+    for step in range(2, 9):
+        for got, want in zip(next(it), ds.batch(step, 4, seed=7)):
+            torch.testing.assert_close(got, want, rtol=0, atol=0)
+    threads = [t for t in threading.enumerate() if t.name.startswith("srgan-batches")]
+    assert threads
+    it.close()  # shuts the pool down
+    assert not any(t.is_alive() for t in threads)
+    with pytest.raises(ConfigError, match="prefetch=-1"):
+        data.train_batches(ds, 4, seed=0, prefetch=-1)
 
 
 def test_other_resize_methods_use_imresize(folder):

@@ -74,6 +74,24 @@ def test_upscale_fn_is_used_and_checked(set5_dir):
         evaluate.evaluate_images(set5_dir, 2, upscale_fn=lambda lr: resize.imresize(lr, 4), limit=1, max_side=64)
 
 
+def test_methods_scored_together_equal_each_scored_alone(set5_dir, monkeypatch):
+    def nearest(lr):  # a stand-in "model" with its own output
+        up = torch.nn.functional.interpolate(lr, scale_factor=2, mode="nearest")
+        return (up * 1.02).clamp(0, 1)
+
+    methods = {"bicubic": None, "nearest": nearest}
+    decoded = []
+    real_load = evaluate.load_image
+    monkeypatch.setattr(evaluate, "load_image", lambda p: decoded.append(p) or real_load(p))
+    together = evaluate.evaluate_methods(set5_dir, 2, methods, limit=3, max_side=64)
+    assert len(decoded) == 3  # each image decoded once for 2 methods x 2 protocols
+    assert set(together) == {(m, p) for m in methods for p in metrics.PROTOCOLS}
+    for (name, protocol), res in together.items():
+        alone = evaluate.evaluate_images(set5_dir, 2, protocol, upscale_fn=methods[name], limit=3, max_side=64)
+        assert res.to_dict() == alone.to_dict()
+    assert together[("bicubic", "standard")].psnr != together[("nearest", "standard")].psnr
+
+
 def test_identical_images_give_inf_psnr_and_valid_json(tmp_path):
     Image.fromarray(np.full((24, 20, 3), 90, np.uint8)).save(tmp_path / "flat.png")
     res = evaluate.evaluate_images(tmp_path, 2)

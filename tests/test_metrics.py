@@ -180,6 +180,34 @@ def test_standard_scores_uint8_y_with_border_removed(set5_dir):
     assert gray["psnr"] == pytest.approx(ref, abs=1e-10)
 
 
+def _devices():
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", _devices())
+def test_tensor_luma_is_rgb_to_y_exactly(device):
+    rgb = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    rgb[0, :4] = [[0, 0, 0], [255, 255, 255], [1, 2, 3], [128, 64, 32]]
+    got = metrics._luma_tensor(torch.from_numpy(rgb).permute(2, 0, 1)[None].to(device))
+    np.testing.assert_array_equal(got[0, 0].cpu().numpy(), images.rgb_to_y(rgb).astype(np.float64))
+
+
+@pytest.mark.parametrize("device", _devices())
+@pytest.mark.parametrize("protocol", metrics.PROTOCOLS)
+@pytest.mark.parametrize("single_channel", [False, True])
+def test_a_tensor_scores_as_its_uint8_image(set5_dir, device, protocol, single_channel):
+    sr, hr = _bicubic_pair(set5_dir / "bird.png", 2)
+    noisy = torch.from_numpy(sr).permute(2, 0, 1)[None].double().div(255) + 0.002 * torch.randn(1, 3, *sr.shape[:2])
+    sr_t = noisy.float().clamp(0, 1)
+    ref = metrics.reference(hr, protocol, single_channel, device)
+    got = metrics.score_image(sr_t, hr, 2, protocol, single_channel, device=device, ref=ref)
+    if protocol == "standard":  # the tensor is rounded to uint8 first: the same as scoring to_uint8's image
+        want = metrics.score_image(images.to_uint8(sr_t)[0], hr, 2, protocol, single_channel, device=device)
+        assert got == want  # on one device (SSIM's convolution on a GPU differs from a CPU's in the last bit)
+    else:
+        assert got == pytest.approx(metrics.score_image(sr_t, hr, 2, protocol, single_channel), rel=1e-12)
+
+
 def test_unknown_protocol_is_a_config_error():
     from srgan_lib.errors import ConfigError
 

@@ -157,3 +157,14 @@ def test_bad_arguments():
 def test_cuda_matches_cpu():
     x = torch.rand(2, 3, 48, 40)
     torch.testing.assert_close(resize.imresize(x.cuda(), 1 / 4).cpu(), resize.imresize(x, 1 / 4), atol=1e-5, rtol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+@pytest.mark.parametrize("method", ["matlab", "torch"])
+def test_ndarray_resized_on_cuda_is_identical(div2k_hr_0004, method):
+    from srgan_lib.images import load_image
+
+    hr = load_image(div2k_hr_0004)
+    for size in ((hr.shape[0] // 4, hr.shape[1] // 4), (hr.shape[0] * 2, hr.shape[1] * 2)):
+        np.testing.assert_array_equal(resize.imresize(hr, size=size, method=method, device="cuda"),
+                                      resize.imresize(hr, size=size, method=method))
