@@ -116,9 +116,8 @@ def evaluate_grid(profile: config.Profile, run_dirs: dict[str, Path], protocols=
     Returns:
         list[Scored]: bicubic per scale, then every run, for each protocol.
     """
-    from .train import load_generator, resolve_device
-
     from .evaluate import evaluate_methods
+    from .train import load_generator, resolve_device
     from .upscale import upscale
 
     dev = resolve_device(device)

@@ -102,8 +102,8 @@ def evaluate_images(folder_or_paths, scale: int, protocol: str = "standard",
         ConfigError: a bad protocol, ``limit`` < 1, ``max_side`` < ``scale``, or ``upscale_fn``
             returns the wrong size.
     """
-    return evaluate_methods(folder_or_paths, scale, {"method": upscale_fn}, (protocol,), resize_method,
-                            limit, max_side, device)[("method", protocol)]
+    return evaluate_methods(folder_or_paths, scale, {"the model": upscale_fn}, (protocol,), resize_method,
+                            limit, max_side, device)[("the model", protocol)]
 
 
 def evaluate_methods(folder_or_paths, scale: int, methods: dict[str, Callable | None],

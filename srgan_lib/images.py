@@ -175,8 +175,17 @@ def rgb_to_y(img: np.ndarray) -> np.ndarray:
     if arr.ndim == 2:
         return arr
     rgb = arr.astype(np.float64)
-    y = 16.0 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255.0
-    return np.clip(np.rint(y), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(luma(rgb[..., 0], rgb[..., 1], rgb[..., 2])), 0, 255).astype(np.uint8)
+
+
+def luma(r, g, b):
+    """BT.601 luma, unrounded, of float64 R, G, B in ``[0, 255]`` (arrays or tensors, any shape).
+
+    ``16 + (65.481 R + 128.553 G + 24.966 B) / 255``, the one formula that
+    :func:`rgb_to_y` and the metrics' tensor path (``metrics.score_image`` on a
+    GPU) both round, so that they agree to the bit.
+    """
+    return 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0
 
 
 def rgb_to_y_tensor(tensor):

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import ConfigError, DataError
-from .images import mod_crop, rgb_to_y
+from .images import luma, mod_crop, rgb_to_y
 from .resize import imresize
 
 PROTOCOLS = ("standard", "paper")
@@ -239,12 +239,11 @@ def make_pair(hr: np.ndarray, scale: int, protocol: str = "standard", resize_met
 def _luma_tensor(rgb_u8: torch.Tensor) -> torch.Tensor:
     """:func:`srgan_lib.images.rgb_to_y` on a tensor: ``1 x 3 x H x W`` integer values -> ``1 x 1 x H x W`` float64.
 
-    The same float64 operations in the same order, so the same (rounded) luma
-    on any device; ``tests/test_metrics.py`` checks it against the NumPy original.
+    The same float64 operations (:func:`srgan_lib.images.luma`), so the same
+    rounded luma on any device; ``tests/test_metrics.py`` checks it against the NumPy original.
     """
     rgb = rgb_u8.to(torch.float64)
-    y = 16.0 + (65.481 * rgb[:, 0:1] + 128.553 * rgb[:, 1:2] + 24.966 * rgb[:, 2:3]) / 255.0
-    return torch.clamp(torch.round(y), 0, 255)
+    return torch.clamp(torch.round(luma(rgb[:, 0:1], rgb[:, 1:2], rgb[:, 2:3])), 0, 255)
 
 
 def reference(hr: np.ndarray, protocol: str = "standard", single_channel: bool = False, device="cpu"):
