@@ -7,7 +7,7 @@ On one GPU, in one run (well under 10 minutes on an H100):
    vs bf16 autocast + channels_last, and with ``--compile`` also
    ``torch.compile``-d networks (at one cell, or ``--compile all``);
 2. samples/s of the data pipeline (``data.train_batches`` for the GPU: crops
-   from the decoded-image cache and their LR made ahead by background threads,
+   from the decoded-image cache and their LR made one step ahead by a background thread,
    copied from page-locked memory) against what the training step consumes
    (it/s x batch);
 3. the trainer's overhead: ``train()`` (batches, NaN checks, logging) against a
@@ -22,7 +22,7 @@ On one GPU, in one run (well under 10 minutes on an H100):
    on DIV2K's 100 validation images).
 
 The batches are synthetic for 1 and real for 2-4 (DIV2K when ``data/DIV2K`` is
-present, else the real 2040 x 1356 DIV2K image in ``../shared/data`` replicated,
+present, else the real 2040 x 1344 DIV2K image in ``../shared/data`` replicated,
 which the output says). VGG
 weights are random (the same compute as ImageNet's). The last line is
 
@@ -164,7 +164,7 @@ def main(argv=None) -> int:
                          "host's kernel launches limit), or 'all'")
     ap.add_argument("--data", metavar="DIR", help="training images for the pipeline measurement")
     ap.add_argument("--pipeline-seconds", type=float, default=3.0)
-    ap.add_argument("--eval-images", type=int, default=2, help="validation images timed per scale and protocol")
+    ap.add_argument("--eval-images", type=int, default=2, help="validation images timed (when DIV2K is absent: copies of the shared image)")
     ap.add_argument("--overhead-iters", type=int, default=40,
                     help="timed iterations of train() vs the bare loop at x4 crop 88 (0: skip)")
     args = ap.parse_args(argv)
