@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # with the default busy-waiting whenever another process shared the cores (docs/benchmarks.md).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help venv test test-unit test-notebooks reproduce lab data bench clean-results
+.PHONY: help venv test test-unit test-notebooks test-kernels reproduce lab data bench clean-results
 
 help:
 	@echo "make test | make reproduce | make lab | make data | make bench"
@@ -31,6 +31,15 @@ test-unit: $(STAMP)
 
 test-notebooks: $(STAMP)
 	SRGAN_PROFILE=smoke $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/
+
+# The equality tests (pytest -m equality) once more with the sums reduced the way another CPU reduces
+# them: PyTorch's portable instead of vectorised kernels, oneDNN and MKL held to SSE4, OpenBLAS (NumPy)
+# on its Haswell kernels, two threads. They compare in float64 or with bounds derived from the
+# magnitudes, so they must pass here too (docs/conventions.md, "Comparing two computations").
+test-kernels: $(STAMP)
+	ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2 \
+	OPENBLAS_CORETYPE=Haswell SRGAN_TEST_THREADS=2 SRGAN_PROFILE=smoke \
+	$(BIN)/python -m pytest -m equality -p no:cacheprovider tests/
 
 reproduce: $(STAMP)
 	$(BIN)/srgan reproduce

@@ -7,7 +7,7 @@ crop. Ours decodes each image once (``srgan_lib.cache``), crops views and
 makes the LR of a whole batch at once (MATLAB bicubic as two matrix products).
 
 Both run in this process, on the same files: the real DIV2K image
-``../shared/data/DIV2K_samples/DIV2K_train_HR/0004.png`` (2040 x 1344)
+``data/DIV2K_samples/DIV2K_train_HR/0004.png`` (2040 x 1344, tracked)
 replicated by symlinks to a few dozen files in a temporary folder; crop 88, x4,
 batch 16. The one-time decode of our cache is reported separately and not
 counted in the steady-state rate. Ends with one line::
@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_IMAGE = ROOT.parent / "shared" / "data" / "DIV2K_samples" / "DIV2K_train_HR" / "0004.png"
+DEFAULT_IMAGE = ROOT / "data" / "DIV2K_samples" / "DIV2K_train_HR" / "0004.png"
 
 
 def naive_batches(files, crop: int, scale: int, batch_size: int, seed: int = 0):

@@ -22,7 +22,7 @@ On one GPU, in one run (well under 10 minutes on an H100):
    on DIV2K's 100 validation images).
 
 The batches are synthetic for 1 and real for 2-4 (DIV2K when ``data/DIV2K`` is
-present, else the real 2040 x 1344 DIV2K image in ``../shared/data`` replicated,
+present, else the real 2040 x 1344 DIV2K image tracked in ``data/DIV2K_samples`` replicated,
 which the output says). VGG
 weights are random (the same compute as ImageNet's). The last line is
 
@@ -133,9 +133,9 @@ def eval_seconds_per_image(profile: config.Profile, folder: Path, device: torch.
     return out
 
 
-def shared_div2k(tmp: Path, copies: int) -> Path:
-    """A folder of ``copies`` copies of the real DIV2K image in ``../shared/data`` (when DIV2K is not downloaded)."""
-    src = ROOT.parent / "shared" / "data" / "DIV2K_samples" / "DIV2K_train_HR" / "0004.png"
+def sample_div2k(tmp: Path, copies: int) -> Path:
+    """A folder of ``copies`` copies of the real DIV2K image tracked in ``data/`` (when DIV2K is not downloaded)."""
+    src = ROOT / "data" / "DIV2K_samples" / "DIV2K_train_HR" / "0004.png"
     if not src.is_file():
         raise SystemExit(f"neither data/DIV2K nor {src} exists: run `make data` or pass --data DIR")
     tmp.mkdir(parents=True, exist_ok=True)
@@ -145,12 +145,12 @@ def shared_div2k(tmp: Path, copies: int) -> Path:
 
 
 def dataset_folder(tmp: Path, split: str, copies: int) -> Path:
-    """DIV2K's ``split`` folder when downloaded, else the shared DIV2K image replicated (said so)."""
+    """DIV2K's ``split`` folder when downloaded, else the tracked DIV2K sample image replicated (said so)."""
     try:
         return config.data_folder("div2k", split)
     except Exception:  # not downloaded: fall back loudly
-        print(f"NOTE: data/DIV2K absent; DIV2K {split} is stood in for by ../shared's 0004.png x {copies}")
-        return shared_div2k(tmp / split, copies)
+        print(f"NOTE: data/DIV2K absent; DIV2K {split} is stood in for by data/DIV2K_samples' 0004.png x {copies}")
+        return sample_div2k(tmp / split, copies)
 
 
 def main(argv=None) -> int:

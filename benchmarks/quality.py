@@ -22,7 +22,7 @@ GAN-phase outputs and HR. The last line is
 
 Usage::
 
-    .venv/bin/python benchmarks/quality.py [--set5 ../shared/data/Set5/HR] [--figure docs/figures/quality_quick_x4.png]
+    .venv/bin/python benchmarks/quality.py [--set5 data/Set5/HR] [--figure docs/figures/quality_quick_x4.png]
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def score(folder, scale, generator=None):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--set5", default=str(ROOT.parent / "shared" / "data" / "Set5" / "HR"))
+    parser.add_argument("--set5", default=str(ROOT / "data" / "Set5" / "HR"))
     parser.add_argument("--figure", default=str(ROOT / "docs" / "figures" / "quality_quick_x4.png"))
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--scales", type=int, nargs="+", default=[4, 2])

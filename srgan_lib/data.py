@@ -272,8 +272,11 @@ def _matlab_downscale_np(crops: np.ndarray, out: int) -> np.ndarray:
     mat = _matlab_matrix(crop, out)
     y = np.matmul(mat, crops.astype(np.float32).reshape(n, crop, crop * 3))  # rows: N x out x (crop*3)
     np.clip(np.rint(y, out=y), 0, 255, out=y)
-    # columns: one GEMM over every (image, row, channel): (N*out*3) x crop @ crop x out
-    y = np.ascontiguousarray(y.reshape(n, out, crop, 3).transpose(0, 1, 3, 2)).reshape(-1, crop) @ mat.T
+    # columns: one GEMM per image, (out*3) x crop @ crop x out, as the rows: each image's LR comes from the
+    # same BLAS calls whatever else is in the batch, so a rank's slice of a batch equals that part of the
+    # whole batch bit for bit on every CPU (with one GEMM over the batch, the kernel's blocking, and so how
+    # .5 ties round, could depend on the batch's size)
+    y = np.ascontiguousarray(y.reshape(n, out, crop, 3).transpose(0, 1, 3, 2)).reshape(n, out * 3, crop) @ mat.T
     np.clip(np.rint(y, out=y), 0, 255, out=y)
     return y.reshape(n, out, 3, out).transpose(0, 1, 3, 2).astype(np.uint8)
 

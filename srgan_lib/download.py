@@ -26,7 +26,7 @@ What the standard library and tqdm do not give, and this module (with
   used instead, verified against the same checksum.
 
 Archive facts (address, size, SHA-256) and where each checksum comes from are in
-``../shared/REFERENCES.md`` ("Dataset archives").
+``docs/references.md`` ("Dataset archives").
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class Archive:
 _DIV2K = "https://data.vision.ee.ethz.ch/cvl/DIV2K/"
 _TFDS = "TensorFlow Datasets' recorded checksums"
 
-#: The datasets ``srgan download`` knows (see ``../shared/REFERENCES.md``).
+#: The datasets ``srgan download`` knows (see ``docs/references.md``).
 DATASETS: dict[str, tuple[Archive, ...]] = {
     "div2k": (
         Archive("DIV2K_train_HR.zip", _DIV2K + "DIV2K_train_HR.zip",

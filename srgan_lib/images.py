@@ -1,6 +1,6 @@
 """Reading and writing images robustly, tensor conversion, RGB -> Y (BT.601).
 
-Conventions (see ``../shared/STYLE.md``): images on disk and in NumPy are
+Conventions (see ``docs/conventions.md``): images on disk and in NumPy are
 ``H x W x 3`` ``uint8`` RGB; inside the package they are float32 tensors
 ``N x 3 x H x W`` in ``[0, 1]``. ``notebooks/01_bicubic_baseline.ipynb`` uses
 these helpers throughout.

@@ -21,7 +21,7 @@ Protocols (``PROTOCOLS``), i.e. how an HR image becomes the pair that is scored:
   border removed, valid-region SSIM, the mean over images of per-image values. A
   single-channel image file is scored on its own intensities.
 * ``"paper"`` -- what the paper's Tables 1-2 appear to use (the validation code
-  of leftthomas/SRGAN it was built on, see ``../shared/REFERENCES.md``): HR
+  of leftthomas/SRGAN it was built on, see ``docs/references.md``): HR
   centre-cropped to the largest square divisible by the scale, LR and the bicubic
   restore by PIL bicubic, RGB in ``[0, 1]``, no border removed, PSNR from the mean
   MSE over the whole set (not a mean of per-image PSNRs; peak 1, where the

@@ -4,7 +4,7 @@ Both networks follow Ledig et al. 2017, Figure 2, which the paper reproduces
 (section 3.1); ``notebooks/02_model_definition.ipynb`` builds them up step by
 step, traces the shapes and counts the parameters.
 
-Contracts (see ``../shared/STYLE.md``):
+Contracts (see ``docs/conventions.md``):
 
 * :class:`Generator` maps ``lr_img`` N x 3 x h x w in [0, 1] to ``sr_img``
   N x 3 x (scale*h) x (scale*w) in [0, 1].

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 #: The paper's Tables 1-2 (DIV2K validation, as printed): bicubic (PSNR, SSIM) and
-#: SRGAN (PSNR, SSIM) per (crop_size, use_tv). Source: ../shared/paper/upscaling-using-srgan.txt, sec. 4.4.
+#: SRGAN (PSNR, SSIM) per (crop_size, use_tv). Source: the paper
+#: ("Upscaling using SRGAN", sec. 4.4; see docs/references.md).
 PAPER_TABLES: dict[int, dict] = {
     2: {
         "bicubic": (28.3654, 0.8877),

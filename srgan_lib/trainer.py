@@ -10,17 +10,41 @@
   *through* D into G but D's parameters get none.
 
 On CUDA the forward passes run under bf16 autocast and the networks in
-channels_last (``cfg.amp_bf16``, ``cfg.channels_last``). :func:`srgan_lib.train.train`
-runs the loop; ``notebooks/04_training.ipynb`` rebuilds one step by hand.
+channels_last (``cfg.amp_bf16``, ``cfg.channels_last``). Otherwise everything runs
+in the networks' dtype, which is torch's default dtype when the Trainer is built:
+float32 normally, float64 under ``torch.set_default_dtype(torch.float64)``, which
+the tests use to compare two computations (1 vs 2 processes, the library vs the
+equations written by hand) with a tolerance far below any real difference.
+:func:`srgan_lib.train.train` runs the loop; ``notebooks/04_training.ipynb``
+rebuilds one step by hand.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 import torch
 
 from . import config, distributed, losses, models
+
+
+@contextlib.contextmanager
+def default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    """Build networks (and a :class:`Trainer`) in ``dtype`` inside the block; restored after.
+
+    ``with default_dtype(torch.float64): t = Trainer(cfg)`` gives a trainer whose
+    networks, batches and losses are all float64: two computations that should
+    agree then differ by ~1e-13 of their size, not by float32's rounding, which
+    sums reduced in another order (another CPU's kernels, another process count)
+    amplify to 1e-3 of the largest gradient where terms cancel.
+    """
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
 
 
 class Trainer:
@@ -46,6 +70,7 @@ class Trainer:
         self.cfg, self.device, self.dist = cfg, torch.device(device), dist_info
         cuda = self.device.type == "cuda"
         self.amp = cuda and cfg.amp_bf16
+        self.dtype = torch.get_default_dtype()  # of the networks and of every batch (float32 unless a test says)
         self.memory_format = torch.channels_last if cuda and cfg.channels_last else torch.contiguous_format
         self.generator = models.Generator(cfg.scale, cfg.num_feat, cfg.num_block, cfg.upsample_skip)
         self.discriminator = models.Discriminator(cfg.d_num_feat, cfg.d_fc)
@@ -75,10 +100,14 @@ class Trainer:
     def _autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else contextlib.nullcontext()
 
+    def _full(self, x: torch.Tensor) -> torch.Tensor:
+        """An autocast (bf16) output back in the networks' dtype; anything else unchanged."""
+        return x.to(self.dtype)
+
     def prepare(self, lr_img: torch.Tensor, hr_img: torch.Tensor):
-        """Move a batch to the device in the networks' memory format."""
-        return (lr_img.to(self.device, memory_format=self.memory_format),
-                hr_img.to(self.device, memory_format=self.memory_format))
+        """Move a batch to the device in the networks' dtype and memory format."""
+        return (lr_img.to(self.device, self.dtype, memory_format=self.memory_format),
+                hr_img.to(self.device, self.dtype, memory_format=self.memory_format))
 
     def step(self, lr_img: torch.Tensor, hr_img: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         """One iteration at (0-based) ``step``; returns the detached terms of this phase."""
@@ -97,7 +126,7 @@ class Trainer:
     def mse_step(self, lr_img, hr_img) -> dict[str, torch.Tensor]:
         """Warm-up: G minimises the pixel MSE, eq. (4), alone."""
         with self._autocast():
-            g_pixel = losses.pixel_loss(self.g_net(lr_img).float(), hr_img)
+            g_pixel = losses.pixel_loss(self._full(self.g_net(lr_img)), hr_img)
         self.opt_g.zero_grad(set_to_none=True)
         g_pixel.backward()
         self.opt_g.step()
@@ -107,8 +136,8 @@ class Trainer:
     def d_step(self, sr_detached: torch.Tensor, hr_img: torch.Tensor) -> dict[str, torch.Tensor]:
         """D minimises eq. (8) on HR crops vs detached SR images; returns d_* terms and D(x), D(G(z))."""
         with self._autocast():
-            real = self.d_net(hr_img).float()
-            fake = self.d_net(sr_detached).float()
+            real = self._full(self.d_net(hr_img))
+            fake = self._full(self.d_net(sr_detached))
         terms = losses.discriminator_loss(real, fake)
         self.opt_d.zero_grad(set_to_none=True)
         terms["d_total"].backward()
@@ -124,12 +153,12 @@ class Trainer:
         D runs unwrapped here: its parameters get no gradient, so there is nothing for DDP to reduce.
         """
         with models.frozen(self.discriminator), self._autocast():
-            fake = self.discriminator(sr).float()
-            terms = self.loss(sr.float(), hr_img, fake)
+            fake = self._full(self.discriminator(sr))
+            terms = self.loss(self._full(sr), hr_img, fake)
         self.opt_g.zero_grad(set_to_none=True)
         terms["g_total"].backward()
         self.opt_g.step()
-        return {k: v.detach().float() for k, v in terms.items()}
+        return {k: self._full(v.detach()) for k, v in terms.items()}
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real benchmark images in ../shared/data, tiny data roots."""
+"""Common fixtures: the real benchmark images tracked in ``data/`` (see data/README.md), tiny data roots."""
 
 from __future__ import annotations
 
@@ -11,51 +11,50 @@ os.environ.setdefault("SRGAN_PROFILE", "smoke")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported: see the Makefile
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("SRGAN_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+#: The benchmark images tracked in the repository; they do not move with $SRGAN_DATA.
+BENCHMARK_DATA = PROJECT_ROOT / "data"
 
 
-def shared_path(*parts: str) -> Path:
-    """A path under ../shared/data, skipping the test with a clear reason if absent."""
-    path = SHARED_DATA.joinpath(*parts)
+def benchmark_path(*parts: str) -> Path:
+    """A tracked file or folder under ``data/``; its absence fails the test (there is no skip path)."""
+    path = BENCHMARK_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} is absent: the real benchmark images live in ../shared/data beside the project")
+        pytest.fail(f"{path} is missing: it is tracked in the repository (data/README.md); restore it with git")
     return path
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _one_torch_thread():
-    """Tests use tiny tensors: one thread is as fast, and immune to a second process on the cores."""
+    """Tests use tiny tensors: one thread is as fast, and immune to a second process on the cores.
+
+    ``SRGAN_TEST_THREADS=2`` (``make test-kernels``) splits reductions differently, as another machine would.
+    """
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(int(os.environ.get("SRGAN_TEST_THREADS", "1")))
     yield
     torch.set_num_threads(before)
 
 
 @pytest.fixture
 def set5_dir() -> Path:
-    return shared_path("Set5", "HR")
+    return benchmark_path("Set5", "HR")
 
 
 @pytest.fixture
 def set14_dir() -> Path:
-    return shared_path("Set14", "HR")
-
-
-@pytest.fixture
-def bsd100_dir() -> Path:
-    return shared_path("BSD100", "HR")
+    return benchmark_path("Set14", "HR")
 
 
 @pytest.fixture
 def div2k_hr_0004() -> Path:
-    return shared_path("DIV2K_samples", "DIV2K_train_HR", "0004.png")
+    return benchmark_path("DIV2K_samples", "DIV2K_train_HR", "0004.png")
 
 
 @pytest.fixture
 def div2k_lr_0004_x2() -> Path:
-    return shared_path("DIV2K_samples", "DIV2K_train_LR_bicubic", "X2", "0004x2.png")
+    return benchmark_path("DIV2K_samples", "DIV2K_train_LR_bicubic", "X2", "0004x2.png")
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ def _res(psnr: float, ssim: float, protocol: str = "paper", scale: int = 2) -> E
                       per_image=[{"name": "a", "psnr": psnr, "ssim": ssim}])
 
 
-# The paper's Table 1 (x2), typed from ../shared/paper/upscaling-using-srgan.txt sec. 4.4.
+# The paper's Table 1 (x2), typed from the paper ("Upscaling using SRGAN", sec. 4.4).
 PAPER_X2_LABELS = ["Crop size(88)", "Crop size(128)", "Crop size(168)", "Crop size(88) without tv loss",
                    "Crop size(128) without tv loss", "Crop size(168) without tv loss"]
 PAPER_X2_SRGAN_PSNR = [29.0084, 29.0127, 29.0124, 28.9112, 28.9228, 28.9172]

@@ -193,17 +193,39 @@ def test_augmentation_covers_the_eight_flips_and_rotations(folder):
     assert set(codes.tolist()) == set(range(8))
 
 
+def _near_ties(crops: np.ndarray, out: int, band: float = 1e-3) -> np.ndarray:
+    """N x out x out x 3 mask of the LR pixels whose rounding could go either way in float32.
+
+    MATLAB bicubic of uint8 images rounds after each pass (rows, then columns), and the
+    symmetric kernel makes exact .5 ties common (~1 % of the pixels at x2: the mean of two
+    neighbours with an odd sum). Computed in float64 a tie is exact; the float32 fast path
+    and the tensor path land within float32's error of it (<= 16 terms of <= 255 x |w| <= 1:
+    < 2.5e-4, hence ``band``) on a side that depends on the CPU's summation order. A pixel
+    is marked when its own column pass, or any row-pass value it reads, is within ``band`` of a tie.
+    """
+    n, crop = crops.shape[:2]
+    mat = data._matlab_matrix(crop, out).astype(np.float64)
+    rows = np.matmul(mat, crops.astype(np.float64).reshape(n, crop, crop * 3)).reshape(n, out, crop, 3)
+    cols = np.einsum("nikc,jk->nijc", np.clip(np.rint(rows), 0, 255), mat)
+    tie = lambda v: np.abs(v - np.floor(v) - 0.5) < band  # noqa: E731
+    return tie(cols) | (np.einsum("nikc,jk->nijc", tie(rows).astype(float), (mat != 0).astype(float)) > 0)
+
+
+@pytest.mark.equality
 @pytest.mark.parametrize("scale,crop", [(4, 88), (2, 88), (4, 128)])
 def test_lr_equals_imresize_of_the_hr_crop(div2k_hr_0004, tmp_path, scale, crop):
     ds = data.TrainDataset(div2k_hr_0004.parent, scale, crop, cache="ram", progress=False)
     lr, hr = ds.batch(step=5, batch_size=8, seed=1)
     hr_u8 = (hr * 255).round().byte()
-    for k in range(8):
-        ref = resize.imresize(hr_u8[k].permute(1, 2, 0).numpy(), size=(crop // scale,) * 2, method="matlab")
-        np.testing.assert_array_equal((lr[k].permute(1, 2, 0) * 255).round().byte().numpy(), ref)
-    # imresize on the uint8 tensor batch (what an accelerator runs) gives the same pixels.
-    lr_torch = resize.imresize(hr_u8, size=(crop // scale,) * 2, method="matlab")
-    torch.testing.assert_close(lr_torch, (lr * 255).round().byte(), rtol=0, atol=0)
+    ties = _near_ties(hr_u8.permute(0, 2, 3, 1).numpy(), crop // scale)
+    assert ties.mean() < 0.1  # the exact comparison below still covers >= 90 % of the pixels (x2: 92.7 %)
+    ref = np.stack([resize.imresize(hr_u8[k].permute(1, 2, 0).numpy(), size=(crop // scale,) * 2, method="matlab")
+                    for k in range(8)]).astype(int)
+    # the fast path (float32 matrix products) and, on the uint8 tensor batch, imresize's tensor path (what
+    # an accelerator runs) give MATLAB's pixels: exactly, except at a float32 tie, by at most one grey level
+    for got in (lr, resize.imresize(hr_u8, size=(crop // scale,) * 2, method="matlab").float() / 255):
+        diff = np.abs((got * 255).round().int().permute(0, 2, 3, 1).numpy() - ref)
+        assert diff[~ties].max() == 0 and diff.max() <= 1
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -264,6 +286,7 @@ def test_batch_depends_only_on_seed_and_step(folder, sampling):
     assert not torch.equal(other_seed[1], batches[2][1])
 
 
+@pytest.mark.equality
 @pytest.mark.parametrize("world_size", [2, 4])
 def test_rank_slices_are_disjoint_and_make_up_the_global_batch(tmp_path, world_size):
     d = tmp_path / "eight"
@@ -273,6 +296,8 @@ def test_rank_slices_are_disjoint_and_make_up_the_global_batch(tmp_path, world_s
     ds = _ds(d)
     lr1, hr1 = ds.batch(3, 8, seed=5)
     parts = [ds.batch(3, 8, seed=5, rank=r, world_size=world_size) for r in range(world_size)]
+    # exact on every CPU: crops involve no arithmetic, and each image's LR comes from the same float32 BLAS
+    # calls whatever else is in the batch (data._matlab_downscale_np), so even .5 ties round alike
     torch.testing.assert_close(torch.cat([p[1] for p in parts]), hr1, rtol=0, atol=0)
     torch.testing.assert_close(torch.cat([p[0] for p in parts]), lr1, rtol=0, atol=0)
     plan = ds.plan(3, 8, seed=5)  # an 8-image epoch in one batch: each rank gets different images

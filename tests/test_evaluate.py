@@ -74,6 +74,7 @@ def test_upscale_fn_is_used_and_checked(set5_dir):
         evaluate.evaluate_images(set5_dir, 2, upscale_fn=lambda lr: resize.imresize(lr, 4), limit=1, max_side=64)
 
 
+@pytest.mark.equality
 def test_methods_scored_together_equal_each_scored_alone(set5_dir, monkeypatch):
     def nearest(lr):  # a stand-in "model" with its own output
         up = torch.nn.functional.interpolate(lr, scale_factor=2, mode="nearest")

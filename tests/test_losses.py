@@ -119,6 +119,7 @@ def test_url_is_torchvisions():
     assert losses.VGG19_URL == torchvision.models.VGG19_Weights.IMAGENET1K_V1.url
 
 
+@pytest.mark.equality
 @pytest.mark.parametrize("layer", ["conv2_2", "conv5_4"])
 def test_extractor_matches_torchvision_features(tv_vgg19, layer):
     ours = losses.VGGFeatureExtractor(layer, weights="random")
@@ -183,6 +184,7 @@ def small_loss():
                                 vgg_layer="conv1_2", vgg_weights="random")
 
 
+@pytest.mark.equality
 def test_generator_loss_terms_and_total(small_loss, tv_vgg19):
     torch.manual_seed(1)
     sr, hr = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)

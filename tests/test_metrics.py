@@ -9,6 +9,7 @@ from PIL import Image
 from scipy import ndimage
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from conftest import benchmark_path
 from srgan_lib import images, metrics, resize
 
 
@@ -104,6 +105,7 @@ def test_global_ssim_is_eq13_on_whole_images():
     assert metrics.global_ssim(_t(x), _t(y)).item() == pytest.approx(ref, abs=1e-12)
 
 
+@pytest.mark.equality
 def test_metrics_are_batched_and_shape_checked():
     x = torch.rand(3, 3, 20, 20, generator=torch.Generator().manual_seed(0))
     y = (x + 0.05 * torch.rand(3, 3, 20, 20, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
@@ -140,12 +142,11 @@ def _set5_scores(folder, scale, protocol):
 
 @pytest.fixture(scope="module")
 def set5_results():
-    from conftest import shared_path
-
-    folder = shared_path("Set5", "HR")
+    folder = benchmark_path("Set5", "HR")
     return {(s, p): _set5_scores(folder, s, p) for s in (2, 4) for p in metrics.PROTOCOLS}
 
 
+@pytest.mark.equality
 @pytest.mark.parametrize("scale, psnr, ssim", [(2, 33.66, 0.9299), (4, 28.42, 0.8104)])
 def test_set5_standard_bicubic_reproduces_published_numbers(set5_results, scale, psnr, ssim):
     ours_psnr, ours_ssim = set5_results[(scale, "standard")]

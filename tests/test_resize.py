@@ -16,6 +16,7 @@ def _rgb(h=12, w=10, seed=0):
     return np.random.default_rng(seed).integers(0, 256, size=(h, w, 3), dtype=np.uint8)
 
 
+@pytest.mark.equality
 def test_div2k_official_lr_image(div2k_hr_0004, div2k_lr_0004_x2):
     """DIV2K's x2 LR images were made by MATLAB imresize(hr, 1/2, 'bicubic')."""
     ours = resize.imresize(images.load_image(div2k_hr_0004), 1 / 2)
@@ -92,6 +93,7 @@ def test_layouts_and_types_are_preserved():
     assert out.shape == (1, 3, 24, 20) and out.dtype == torch.uint8
 
 
+@pytest.mark.equality
 def test_tensor_and_numpy_paths_agree():
     img = _rgb(40, 36, seed=3)
     batch = torch.from_numpy(np.stack([img, img[::-1].copy()])).permute(0, 3, 1, 2).contiguous()
@@ -117,6 +119,7 @@ def test_pil_method_matches_pillow_rgb_resize():
         np.testing.assert_array_equal(resize.imresize(img, size=size, method="pil"), expected)
 
 
+@pytest.mark.equality
 def test_torch_methods_are_interpolate_and_torch_aa_follows_pil():
     x = torch.rand(1, 3, 32, 24, dtype=torch.float32, generator=torch.Generator().manual_seed(0))
     ref = torch.nn.functional.interpolate(x, size=(8, 6), mode="bicubic", align_corners=False)
