@@ -119,8 +119,10 @@ def _run_train(args) -> int:
 
 
 def _add_upscale(sub) -> None:
-    p = sub.add_parser("upscale", help="upscale images with a trained generator (tiled), or bicubic")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
+    p = sub.add_parser("upscale", help="upscale images or videos with a trained generator (tiled), or bicubic")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image files, folders of images, or video files (mp4, mkv, mov, webm, ...: told by content); "
+                        "a video becomes <name>_x<scale>.mp4, its sound kept")
     p.add_argument("--checkpoint", metavar="PATH", help="generator.pt, a run folder or a training checkpoint")
     p.add_argument("--out", metavar="DIR", help="output folder (default: results/upscaled)")
     p.add_argument("--tile", type=int, default=256,
@@ -129,22 +131,39 @@ def _add_upscale(sub) -> None:
     p.add_argument("--scale", type=int, choices=(2, 4, 8),
                    help="factor for --bicubic; with a checkpoint it must match the checkpoint's")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--side-by-side", action="store_true",
+                   help="videos: bicubic | SR side by side in one frame twice as wide (for teaching)")
     p.set_defaults(func=_run_upscale)
 
 
 def _run_upscale(args) -> int:
     from pathlib import Path
 
-    from . import config
+    from . import config, video
     from .train import resolve_device
     from .upscale import upscale_files
 
     device = resolve_device(args.device)
     out = Path(args.out) if args.out else config.results_dir(config.get_profile().name) / "upscaled"
-    written = upscale_files(args.inputs, args.checkpoint, out, tile=args.tile or None, bicubic=args.bicubic,
-                            scale=args.scale, device=device,
-                            progress=lambda src, dst: print(f"{src} -> {dst}"))
-    print(f"{len(written)} image(s) written to {out}")
+    # files are told apart by content; folders (and missing paths, which upscale_files reports) are images
+    videos = [p for p in args.inputs if Path(p).is_file() and video.input_kind(p) == "video"]
+    images = [p for p in args.inputs if p not in videos]
+    if args.side_by_side and (args.bicubic or not videos):
+        from .errors import ConfigError
+
+        raise ConfigError("--side-by-side shows bicubic | SR for videos: pass a video and --checkpoint, "
+                          "not --bicubic")
+    written = [] if not images else upscale_files(images, args.checkpoint, out, tile=args.tile or None,
+                                                   bicubic=args.bicubic, scale=args.scale, device=device,
+                                                   progress=lambda src, dst: print(f"{src} -> {dst}"))
+    if images:
+        print(f"{len(written)} image(s) written to {out}")
+    if videos:
+        video.upscale_videos(videos, args.checkpoint, out, tile=args.tile or None, bicubic=args.bicubic,
+                             scale=args.scale, device=device, side_by_side=args.side_by_side, progress=True,
+                             report=lambda src, r: print(f"{src} -> {r.path} ({r.frames} frames at "
+                                                         f"{float(r.fps):.4g} fps, {r.size[0]}x{r.size[1]}; "
+                                                         f"audio {r.audio})"))
     return 0
 
 

@@ -153,6 +153,33 @@ def check_writable(folder: Path) -> Path:
     return folder
 
 
+def load_for_upscale(checkpoint=None, bicubic: bool = False, scale: int | None = None, device: str = "cpu"):
+    """The generator and the factor for :func:`upscale_files` (and videos), from the user's arguments.
+
+    Returns:
+        tuple: ``(Generator in eval mode on device, or None with bicubic, scale)``.
+
+    Raises:
+        ConfigError, CheckpointError: no checkpoint without ``bicubic``, a scale the
+            checkpoint does not have, or an unreadable checkpoint.
+    """
+    from .checkpoint import load_generator
+
+    if not bicubic:
+        if checkpoint is None:
+            raise ConfigError("--checkpoint is required unless --bicubic is given")
+        generator, cfg = load_generator(checkpoint, device=device)
+        if scale is not None and scale != cfg.scale:
+            raise CheckpointError(f"{checkpoint}: the checkpoint is a x{cfg.scale} model, not x{scale}; "
+                                  f"drop --scale or pass --scale {cfg.scale}")
+        return generator, cfg.scale
+    if scale is None:
+        if checkpoint is None:
+            raise ConfigError("--bicubic needs --scale (or a --checkpoint to take the scale from)")
+        scale = load_generator(checkpoint)[1].scale
+    return None, scale
+
+
 def upscale_files(inputs, checkpoint=None, out_dir="upscaled", tile: int | None = 256, bicubic: bool = False,
                   scale: int | None = None, device: str = "cpu", resize_method: str = "matlab",
                   progress: Callable[[Path, Path], None] | None = None) -> list[Path]:
@@ -181,23 +208,7 @@ def upscale_files(inputs, checkpoint=None, out_dir="upscaled", tile: int | None 
     from .images import load_image, save_image, to_tensor
 
     files = _expand_inputs(inputs)
-    generator = None
-    if not bicubic:
-        if checkpoint is None:
-            raise ConfigError("--checkpoint is required unless --bicubic is given")
-        from .checkpoint import load_generator
-
-        generator, cfg = load_generator(checkpoint, device=device)
-        if scale is not None and scale != cfg.scale:
-            raise CheckpointError(f"{checkpoint}: the checkpoint is a x{cfg.scale} model, not x{scale}; "
-                                  f"drop --scale or pass --scale {cfg.scale}")
-        scale = cfg.scale
-    elif scale is None:
-        if checkpoint is None:
-            raise ConfigError("--bicubic needs --scale (or a --checkpoint to take the scale from)")
-        from .checkpoint import load_generator
-
-        scale = load_generator(checkpoint)[1].scale
+    generator, scale = load_for_upscale(checkpoint, bicubic, scale, device)
     out_dir = check_writable(Path(out_dir))
     written = []
     for path in files:
