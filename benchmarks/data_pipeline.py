@@ -89,7 +89,7 @@ def main(argv=None) -> int:
         print(f"{args.image} is absent: pass --image PATH of a large PNG", file=sys.stderr)
         return 2
 
-    from srgan_lib import data
+    from srgan_lib import batches, data
 
     with tempfile.TemporaryDirectory(prefix="srgan-bench-") as tmp:
         folder = Path(tmp) / "hr"
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
         ds = data.TrainDataset(folder, args.scale, args.crop, cache=args.cache, cache_dir=Path(tmp) / "cache",
                                progress=False)
         decode_s = time.perf_counter() - t0
-        ours_sps, ours_n = rate(data.train_batches(ds, args.batch, seed=0, device=args.device), args.batch,
+        ours_sps, ours_n = rate(batches.train_batches(ds, args.batch, seed=0, device=args.device), args.batch,
                                  args.seconds)
         naive_sps, naive_n = rate(naive_batches(files, args.crop, args.scale, args.batch), args.batch,
                                   args.seconds, warmup=1)

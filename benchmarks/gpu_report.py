@@ -6,7 +6,7 @@ On one GPU, in one run (well under 10 minutes on an H100):
    G step) at every crop and scale, fp32 (PyTorch defaults: TF32 convolutions)
    vs bf16 autocast + channels_last, and with ``--compile`` also
    ``torch.compile``-d networks (at one cell, or ``--compile all``);
-2. samples/s of the data pipeline (``data.train_batches`` for the GPU: crops
+2. samples/s of the data pipeline (``batches.train_batches`` for the GPU: crops
    from the decoded-image cache and their LR made one step ahead by a background thread,
    copied from page-locked memory) against what the training step consumes
    (it/s x batch);
@@ -54,7 +54,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: idle OpenMP
 
 import torch  # noqa: E402
 
-from srgan_lib import config, data, models  # noqa: E402
+from srgan_lib import config, data, datasets, models  # noqa: E402
+from srgan_lib.batches import train_batches  # noqa: E402
 from srgan_lib.trainer import Trainer  # noqa: E402
 
 #: DIV2K validation: 100 images of ~2040 x 1400 (the set the paper's tables use).
@@ -88,9 +89,9 @@ def step_rate(cfg: config.TrainConfig, device: torch.device, warm: int, iters: i
 
 def pipeline_rate(folder: Path, cfg: config.TrainConfig, device: torch.device, seconds: float,
                   prefetch: int = 1) -> float:
-    """Samples/s of ``data.train_batches`` (cache decoded beforehand) producing batches on ``device``."""
+    """Samples/s of ``batches.train_batches`` (cache decoded beforehand) producing batches on ``device``."""
     ds = data.TrainDataset(folder, cfg.scale, cfg.crop_size, resize_method=cfg.resize_method, progress=False)
-    batches = data.train_batches(ds, cfg.batch_size, cfg.seed, device=device, prefetch=prefetch)
+    batches = train_batches(ds, cfg.batch_size, cfg.seed, device=device, prefetch=prefetch)
     next(batches)
     _sync(device)
     n, start = 0, time.perf_counter()
@@ -111,7 +112,6 @@ def eval_seconds_per_image(profile: config.Profile, folder: Path, device: torch.
     many generators (random weights: same compute) as the grid has runs at the
     scale. Returns ``{scale: seconds per image}``.
     """
-    from srgan_lib.ablation import EVAL_TILE
     from srgan_lib.evaluate import evaluate_methods
     from srgan_lib.upscale import upscale
 
@@ -122,7 +122,7 @@ def eval_seconds_per_image(profile: config.Profile, folder: Path, device: torch.
         methods = {"bicubic": None}
         for c in (c for c in grid if c.scale == scale):
             g = models.Generator(cfg.scale, cfg.num_feat, cfg.num_block, cfg.upsample_skip).to(device).eval()
-            methods[config.run_name(c)] = lambda lr, g=g: upscale(g, lr, tile=EVAL_TILE)
+            methods[config.run_name(c)] = lambda lr, g=g: upscale(g, lr, tile=config.TILE)
         start = time.perf_counter()
         res = evaluate_methods(folder, scale, methods, device=device)
         _sync(device)
@@ -147,7 +147,7 @@ def sample_div2k(tmp: Path, copies: int) -> Path:
 def dataset_folder(tmp: Path, split: str, copies: int) -> Path:
     """DIV2K's ``split`` folder when downloaded, else the tracked DIV2K sample image replicated (said so)."""
     try:
-        return config.data_folder("div2k", split)
+        return datasets.data_folder("div2k", split)
     except Exception:  # not downloaded: fall back loudly
         print(f"NOTE: data/DIV2K absent; DIV2K {split} is stood in for by data/DIV2K_samples' 0004.png x {copies}")
         return sample_div2k(tmp / split, copies)
@@ -214,7 +214,9 @@ def main(argv=None) -> int:
               + ", ".join(f"{n}: {r:.0f}" for n, r in sweep.items()) + " samples/s", flush=True)
 
         if args.overhead_iters:
-            from train_step import trainer_overhead  # benchmarks/ is this script's folder
+            from train_step import (
+                trainer_overhead,  # benchmarks/ is this script's folder
+            )
 
             ocfg = profile.config(scale=4, crop_size=88, vgg_weights="random", device=args.device,
                                   train_data=str(folder))

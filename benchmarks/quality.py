@@ -107,7 +107,7 @@ def main(argv=None) -> int:
                 trip = viz.prepare_triplet(hr, warm, scale)
                 fig_data = (trip, viz.prepare_triplet(hr, final, scale)["sr"])
     if fig_data is not None:
-        from srgan_lib.metrics import score_image
+        from srgan_lib.protocols import score_image
 
         trip, gan_sr = fig_data
         db = {k: score_image(img, trip["hr"], 4)["psnr"] for k, img in

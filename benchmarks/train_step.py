@@ -44,7 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from srgan_lib import config, data, losses, models  # noqa: E402
+from srgan_lib import config, data, distributed, losses, models  # noqa: E402
+from srgan_lib.batches import make_batch  # noqa: E402
 from srgan_lib.trainer import Trainer  # noqa: E402
 
 
@@ -92,9 +93,9 @@ def trainer_overhead(cfg: config.TrainConfig, warm: int, iters: int, rounds: int
     assert warm % cfg.log_every == 0 and iters % cfg.log_every == 0
     from srgan_lib import train
 
-    device = train.resolve_device(cfg.device)
-    ds = data.TrainDataset(config.data_folder(cfg.train_data, "train"), cfg.scale, cfg.crop_size, progress=False)
-    batches = [ds.batch(k, cfg.batch_size, cfg.seed, device=device) for k in range(warm + iters)]
+    device = distributed.resolve_device(cfg.device)
+    ds = data.TrainDataset(cfg.train_data, cfg.scale, cfg.crop_size, progress=False)
+    batches = [make_batch(ds, k, cfg.batch_size, cfg.seed, device=device) for k in range(warm + iters)]
     bares, trainers = [bare_rate(cfg, device, batches, warm)], []
     for _ in range(rounds):
         with tempfile.TemporaryDirectory() as tmp:

@@ -11,10 +11,11 @@ train`` in a job array, same run names) are picked up.
 
 :func:`evaluate_grid` scores bicubic and every run on the profile's validation
 set under both protocols (``standard`` and ``paper``, see
-:mod:`srgan_lib.metrics`), per image, and writes ``<results>/eval/``:
+:mod:`srgan_lib.protocols`), per image, and writes ``<results>/eval/``, with one
+column per metric of :data:`srgan_lib.metrics.METRICS` (``psnr, ssim``):
 
 * ``per_image_<protocol>.csv`` -- ``method, scale, crop_size, use_tv, seed, image, psnr, ssim``;
-* ``summary.csv`` -- the set's PSNR/SSIM per method and protocol (under the
+* ``summary.csv`` -- the set's values per method and protocol (under the
   ``paper`` protocol the set's PSNR is that of the mean MSE, not a mean of the
   per-image values, so it is stored, not recomputed).
 
@@ -29,11 +30,14 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import config, tables
-from .metrics import PROTOCOLS
-
-#: Validation images larger than this (LR pixels a side) are upscaled in tiles.
-EVAL_TILE = 256
+from . import config, datasets, distributed, tables
+from .checkpoint import load_generator
+from .evaluate import evaluate_methods
+from .fileio import atomic_write_text
+from .metrics import METRICS
+from .protocols import PROTOCOLS
+from .train import train
+from .upscale import upscale
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class Scored:
         protocol: ``"standard"`` or ``"paper"``.
         method: ``"bicubic"`` or the run name (``srgan_x4_c88_tv1_s0``).
         scale: the upscaling factor.
-        result: the :class:`srgan_lib.evaluate.EvalResult` (``psnr``, ``ssim``, ``per_image``).
+        result: the :class:`srgan_lib.evaluate.EvalResult` (``values``, ``per_image``).
         cfg: the run's :class:`~srgan_lib.config.TrainConfig` (None for bicubic).
     """
 
@@ -76,8 +80,6 @@ def run_grid(profile: config.Profile, seeds: tuple[int, ...] | None = None, runs
         runs_root: folder holding the runs (default :func:`srgan_lib.config.runs_dir`).
         progress: progress bars and a line per reused run.
     """
-    from .train import train
-
     root = Path(runs_root) if runs_root is not None else config.runs_dir(profile.name)
     out = {}
     for cfg in config.ablation_grid(profile, seeds):
@@ -89,7 +91,7 @@ def run_grid(profile: config.Profile, seeds: tuple[int, ...] | None = None, runs
 def validation_set(profile: config.Profile) -> tuple[Path, int | None, int | None]:
     """``(folder, limit, max_side)`` of the profile's validation set."""
     base = profile.base
-    return config.data_folder(base.val_data, "val"), base.val_limit, base.val_max_side
+    return datasets.data_folder(base.val_data, "val"), base.val_limit, base.val_max_side
 
 
 def read_meta(run_dir) -> dict:
@@ -116,18 +118,14 @@ def evaluate_grid(profile: config.Profile, run_dirs: dict[str, Path], protocols=
     Returns:
         list[Scored]: bicubic per scale, then every run, for each protocol.
     """
-    from .evaluate import evaluate_methods
-    from .train import load_generator, resolve_device
-    from .upscale import upscale
-
-    dev = resolve_device(device)
+    dev = distributed.resolve_device(device)
     generators = {name: load_generator(run_dir, device=dev) for name, run_dir in run_dirs.items()}
     scales = sorted({cfg.scale for _, cfg in generators.values()} or set(profile.scales))
     folder, limit, max_side = validation_set(profile)
     results = {}
     for scale in scales:  # one pass over the images per scale: each decoded once, each pair made once
         methods = {"bicubic": None}
-        methods.update({name: (lambda lr, g=gen: upscale(g, lr, tile=EVAL_TILE))
+        methods.update({name: (lambda lr, g=gen: upscale(g, lr, tile=config.TILE))
                         for name, (gen, cfg) in generators.items() if cfg.scale == scale})
         for (name, protocol), res in evaluate_methods(folder, scale, methods, protocols, limit=limit,
                                                       max_side=max_side).items():
@@ -138,8 +136,9 @@ def evaluate_grid(profile: config.Profile, run_dirs: dict[str, Path], protocols=
         for name, (gen, cfg) in generators.items():
             scored.append(Scored(protocol, name, cfg.scale, results[(name, protocol, cfg.scale)], cfg))
             if progress:
-                r = scored[-1].result
-                print(f"{protocol:>8}  {name}: {float(r.psnr):.3f} dB  SSIM {float(r.ssim):.4f}")
+                values = scored[-1].result.values
+                print(f"{protocol:>8}  {name}: " + "  ".join(f"{metric.label} {values[m]:.{metric.digits + 1}f}"
+                                                             f"{metric.suffix}" for m, metric in METRICS.items()))
     write_eval_csv(scored, Path(out_dir) if out_dir is not None else config.results_dir(profile.name) / "eval")
     return scored
 
@@ -151,8 +150,6 @@ def _axes(s: Scored) -> dict:
 
 
 def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> Path:
-    from .fileio import atomic_write_text
-
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -160,19 +157,22 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> Path:
     return atomic_write_text(path, buf.getvalue())
 
 
+def _numbers(values: dict) -> dict[str, str]:
+    """Every metric of ``METRICS`` in ``values``, written with 6 decimals."""
+    return {m: f"{float(values[m]):.6f}" for m in METRICS}
+
+
 def write_eval_csv(scored: list[Scored], out_dir) -> list[Path]:
-    """Write ``per_image_<protocol>.csv`` and ``summary.csv`` (atomically) into ``out_dir``."""
+    """Write ``per_image_<protocol>.csv`` and ``summary.csv`` (atomically) into ``out_dir``; one column per metric."""
     out_dir = Path(out_dir)
     paths = []
     axes = ["method", "scale", "crop_size", "use_tv", "seed"]
     for protocol in sorted({s.protocol for s in scored}):
-        rows = [{**_axes(s), "image": img["name"], "psnr": f"{float(img['psnr']):.6f}",
-                 "ssim": f"{float(img['ssim']):.6f}"}
+        rows = [{**_axes(s), "image": img["name"], **_numbers(img)}
                 for s in scored if s.protocol == protocol for img in s.result.per_image]
-        paths.append(_write_csv(out_dir / f"per_image_{protocol}.csv", axes + ["image", "psnr", "ssim"], rows))
-    rows = [{"protocol": s.protocol, **_axes(s), "count": s.result.count, "psnr": f"{float(s.result.psnr):.6f}",
-             "ssim": f"{float(s.result.ssim):.6f}"} for s in scored]
-    paths.append(_write_csv(out_dir / "summary.csv", ["protocol", *axes, "count", "psnr", "ssim"], rows))
+        paths.append(_write_csv(out_dir / f"per_image_{protocol}.csv", axes + ["image", *METRICS], rows))
+    rows = [{"protocol": s.protocol, **_axes(s), "count": s.result.count, **_numbers(s.result.values)} for s in scored]
+    paths.append(_write_csv(out_dir / "summary.csv", ["protocol", *axes, "count", *METRICS], rows))
     return paths
 
 

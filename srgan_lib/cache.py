@@ -12,8 +12,11 @@ uint8 buffer and every crop is a NumPy view of it:
   file is keyed by the folder, its file names, sizes and modification times, so
   that a changed folder is rebuilt and an unchanged one is reused.
 * ``auto`` -- ``ram`` when the decoded images take at most half of the
-  available memory (``MemAvailable`` in ``/proc/meminfo``), else ``mmap``; the
+  available memory (``psutil.virtual_memory().available``), else ``mmap``; the
   environment variable ``SRGAN_CACHE=ram|mmap`` overrides it.
+
+A cache file is built under a ``filelock.FileLock``, so that processes sharing a
+data folder (DDP ranks, parallel runs) build it once and then share it.
 
 Footprint: DIV2K's 800 training images decode to ~6.6 GB of uint8 RGB (about
 2040 x 1350 x 3 bytes each), its 100 validation images to ~0.8 GB; BSDS100 to
@@ -30,7 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import psutil
+from filelock import FileLock
+from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
 
+from .datasets import data_root
 from .errors import ConfigError, ImageReadError
 from .fileio import atomic_write_text, temp_path
 from .images import list_images, load_image
@@ -70,23 +78,12 @@ class ImageStore:
         return sum(img.nbytes for img in self.images)
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to new allocations, or None if unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def choose_mode(cache: str, nbytes: int) -> str:
-    """Resolve ``cache`` (``auto``/``ram``/``mmap``) for ``nbytes`` of decoded images."""
+    """Resolve ``cache`` (``auto``/``ram``/``mmap``) for ``nbytes`` of decoded images.
+
+    ``auto``: ``$SRGAN_CACHE`` if set, else ``ram`` when ``nbytes`` is at most
+    :data:`RAM_FRACTION` of the memory available now, else ``mmap``.
+    """
     if cache not in CACHE_MODES:
         raise ConfigError(f"cache={cache!r}: use one of {CACHE_MODES}")
     if cache == "auto":
@@ -95,14 +92,12 @@ def choose_mode(cache: str, nbytes: int) -> str:
             if env not in CACHE_MODES:
                 raise ConfigError(f"SRGAN_CACHE={env!r}: use one of {CACHE_MODES}")
             return env
-        avail = available_memory()
-        return "ram" if avail is not None and nbytes <= RAM_FRACTION * avail else "mmap"
+        return "ram" if nbytes <= RAM_FRACTION * psutil.virtual_memory().available else "mmap"
     return cache
 
 
 def default_cache_dir() -> Path:
-    from .config import data_root
-
+    """``<data root>/cache`` (:func:`srgan_lib.datasets.data_root`)."""
     return data_root() / "cache"
 
 
@@ -117,8 +112,6 @@ def _folder_key(folder: Path, files: list[Path]) -> str:
 
 def _header_shape(path: Path) -> tuple[int, int] | str:
     """(H, W) from the file header without decoding, or the reason it cannot be read."""
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(path) as img:
             w, h = img.size
@@ -131,7 +124,6 @@ def _header_shape(path: Path) -> tuple[int, int] | str:
 
 def _decode_into(paths, shapes, offsets, buf, progress: bool, desc: str) -> list[str | None]:
     """Decode every file into ``buf`` at its offset; returns None or a failure reason per file."""
-    from tqdm.auto import tqdm
 
     def work(i):
         h, w = shapes[i]
@@ -219,7 +211,7 @@ def load_store(folder, cache: str = "auto", cache_dir=None, progress: bool = Tru
         return store
 
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with _Lock(cache_dir / f"{stem}.lock"):
+    with FileLock(cache_dir / f"{stem}.lock"):  # concurrent processes build the file once
         hit = _load_cached(meta_path, data_path, key)  # another process may have built it meanwhile
         if hit is not None:
             return _from_meta(folder, hit[0], hit[1], data_path)
@@ -281,23 +273,3 @@ def _remove_stale(cache_dir: Path, folder: Path, keep: str) -> None:
             continue
         for p in (meta_path, meta_path.with_suffix(".u8"), meta_path.with_suffix(".lock")):
             p.unlink(missing_ok=True)
-
-
-class _Lock:
-    """An exclusive file lock, so that concurrent DDP ranks build a cache file once."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __enter__(self):
-        self.f = open(self.path, "a")
-        try:
-            import fcntl
-
-            fcntl.flock(self.f, fcntl.LOCK_EX)
-        except ImportError:  # pragma: no cover - not POSIX: no locking, atomic rename still holds
-            pass
-        return self
-
-    def __exit__(self, *exc):
-        self.f.close()

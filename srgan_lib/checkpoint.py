@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import models
 from .config import TrainConfig
 from .errors import CheckpointError, UserError
 from .fileio import atomic_write, temp_path
@@ -146,8 +147,6 @@ def load_generator(path, device="cpu"):
         CheckpointError: if the file is missing, corrupt or does not fit the network
             its config describes (the message names the file).
     """
-    from . import models
-
     path = Path(path)
     obj = None
     if path.is_dir():
@@ -168,6 +167,8 @@ def load_generator(path, device="cpu"):
                            upsample_skip=cfg.upsample_skip)
     try:
         net.load_state_dict(obj["generator"])
-    except (RuntimeError, KeyError) as exc:
-        raise CheckpointError(f"{path}: weights do not fit the generator its config describes ({exc})") from None
+    except (RuntimeError, KeyError) as exc:  # torch lists every mismatch on its own line: keep one
+        first = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line or "Missing" in line),
+                     str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        raise CheckpointError(f"{path}: weights do not fit the generator its config describes ({first[:200]})") from None
     return net.to(device).eval(), cfg

@@ -9,10 +9,25 @@ never as a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from pathlib import Path
 
-from .errors import UserError
+from . import (
+    config,
+    datasets,
+    distributed,
+    download,
+    protocols,
+    reproduce,
+    train,
+    upscale,
+    video,
+)
+from .checkpoint import load_generator
+from .errors import ConfigError, UserError
+from .evaluate import evaluate_images
 
 # Each subcommand is a pair: ``_add_<name>(subparsers)`` declares its arguments
 # and sets ``func`` to ``_run_<name>(args) -> int``.
@@ -48,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _add_reproduce(sub) -> None:
     p = sub.add_parser("reproduce", help="run notebooks 01-05 headless (the main job), or print the grid's jobs")
-    p.add_argument("--profile", choices=("smoke", "quick", "paper"), help="default: $SRGAN_PROFILE, else paper on CUDA, quick otherwise")
+    p.add_argument("--profile", choices=config.PROFILE_NAMES,
+                   help="default: $SRGAN_PROFILE, else paper on CUDA, quick otherwise")
     p.add_argument("--only", nargs="+", metavar="NN", help="run only notebooks whose name starts with these (e.g. 01 04)")
     p.add_argument("--jobs", action="store_true", help="print one `srgan train` command per grid cell (for a job array) and exit")
     p.add_argument("--seeds", type=int, nargs="+", help="seeds of the grid (default: the profile's)")
@@ -56,8 +72,6 @@ def _add_reproduce(sub) -> None:
 
 
 def _run_reproduce(args) -> int:
-    from . import reproduce
-
     if args.jobs:
         for cmd in reproduce.job_commands(args.profile, tuple(args.seeds) if args.seeds else None):
             print(cmd)
@@ -68,14 +82,15 @@ def _run_reproduce(args) -> int:
 
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train one SRGAN run (one cell of the ablation grid); resumable")
-    p.add_argument("--scale", type=int, default=4, choices=(2, 4, 8), help="upscaling factor (default 4)")
+    p.add_argument("--scale", type=int, default=4, choices=config.SUPPORTED_SCALES, help="upscaling factor (default 4)")
     p.add_argument("--crop", type=int, default=88, help="HR crop size; a multiple of --scale (default 88)")
     p.add_argument("--no-tv", action="store_true", help="leave out the total-variation term (the ablation)")
-    p.add_argument("--profile", choices=("smoke", "quick", "paper"),
+    p.add_argument("--profile", choices=config.PROFILE_NAMES,
                    help="defaults for network size, data and length (default: $SRGAN_PROFILE, else paper on CUDA, "
                         "quick otherwise)")
-    p.add_argument("--data", metavar="DIR", help="training images: a folder, or div2k|samples (default: the profile's)")
-    p.add_argument("--val-data", metavar="DIR", help="validation images: a folder, or div2k|bsds100|samples")
+    p.add_argument("--data", metavar="DIR", help=f"training images: a folder, or {'|'.join(datasets.DATASETS)} "
+                                                  "(default: the profile's)")
+    p.add_argument("--val-data", metavar="DIR", help=f"validation images: a folder, or {'|'.join(datasets.DATASETS)}")
     p.add_argument("--iters", type=int, metavar="N", help="iterations of the GAN phase (default: the profile's)")
     p.add_argument("--warmup", type=int, metavar="N", help="iterations of the MSE warm-up (default: the profile's)")
     p.add_argument("--seed", type=int, default=0)
@@ -86,16 +101,13 @@ def _add_train(sub) -> None:
     p.add_argument("--runs", metavar="DIR", help="parent folder of runs (default: runs/<profile>); the run lands in "
                                                   "DIR/<run_name>")
     p.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: the profile's (auto)")
+    p.add_argument("--device", choices=config.DEVICES, help="default: the profile's (auto)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_train)
 
 
-def _run_train(args) -> int:
-    from pathlib import Path
-
-    from . import config, train
-
+def train_config(args, world_size: int) -> config.TrainConfig:
+    """The run's config from ``srgan train``'s arguments (``--batch-per-gpu`` times ``world_size``)."""
     profile = config.get_profile(args.profile)
     overrides = {}
     for key, value in (("train_data", args.data), ("val_data", args.val_data), ("gan_iters", args.iters),
@@ -103,10 +115,13 @@ def _run_train(args) -> int:
         if value is not None:
             overrides[key] = value
     if args.batch_per_gpu is not None:
-        from .distributed import env_world_size
+        overrides["batch_size"] = args.batch_per_gpu * world_size
+    return profile.config(scale=args.scale, crop_size=args.crop, use_tv=not args.no_tv, seed=args.seed, **overrides)
 
-        overrides["batch_size"] = args.batch_per_gpu * env_world_size()
-    cfg = profile.config(scale=args.scale, crop_size=args.crop, use_tv=not args.no_tv, seed=args.seed, **overrides)
+
+def _run_train(args) -> int:
+    cfg = train_config(args, distributed.env_world_size())
+    profile = config.get_profile(cfg.profile)
     runs = Path(args.runs) if args.runs else config.runs_dir(profile.name)
     run_dir = runs / config.run_name(cfg)
     finished = train.check_run_dir(run_dir, cfg) and (run_dir / "generator.pt").is_file()
@@ -125,35 +140,27 @@ def _add_upscale(sub) -> None:
                         "a video becomes <name>_x<scale>.mp4, its sound kept")
     p.add_argument("--checkpoint", metavar="PATH", help="generator.pt, a run folder or a training checkpoint")
     p.add_argument("--out", metavar="DIR", help="output folder (default: results/upscaled)")
-    p.add_argument("--tile", type=int, default=256,
-                   help="tile side in LR pixels, bounds memory; 0 = whole image at once (default 256)")
+    p.add_argument("--tile", type=int, default=config.TILE,
+                   help=f"tile side in LR pixels, bounds memory; 0 = whole image at once (default {config.TILE})")
     p.add_argument("--bicubic", action="store_true", help="the bicubic baseline instead of the network")
-    p.add_argument("--scale", type=int, choices=(2, 4, 8),
+    p.add_argument("--scale", type=int, choices=config.SUPPORTED_SCALES,
                    help="factor for --bicubic; with a checkpoint it must match the checkpoint's")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--device", choices=config.DEVICES, default="auto")
     p.add_argument("--side-by-side", action="store_true",
                    help="videos: bicubic | SR side by side in one frame twice as wide (for teaching)")
     p.set_defaults(func=_run_upscale)
 
 
 def _run_upscale(args) -> int:
-    from pathlib import Path
-
-    from . import config, video
-    from .train import resolve_device
-    from .upscale import upscale_files
-
-    device = resolve_device(args.device)
+    device = distributed.resolve_device(args.device)
     out = Path(args.out) if args.out else config.results_dir(config.get_profile().name) / "upscaled"
     # files are told apart by content; folders (and missing paths, which upscale_files reports) are images
     videos = [p for p in args.inputs if Path(p).is_file() and video.input_kind(p) == "video"]
     images = [p for p in args.inputs if p not in videos]
     if args.side_by_side and (args.bicubic or not videos):
-        from .errors import ConfigError
-
         raise ConfigError("--side-by-side shows bicubic | SR for videos: pass a video and --checkpoint, "
                           "not --bicubic")
-    written = [] if not images else upscale_files(images, args.checkpoint, out, tile=args.tile or None,
+    written = [] if not images else upscale.upscale_files(images, args.checkpoint, out, tile=args.tile or None,
                                                    bicubic=args.bicubic, scale=args.scale, device=device,
                                                    progress=lambda src, dst: print(f"{src} -> {dst}"))
     if images:
@@ -171,8 +178,8 @@ def _add_download(sub) -> None:
     p = sub.add_parser("download", help="download, verify and extract a dataset (resumable)",
                        description="Download a dataset archive (resuming an interrupted download), check its "
                        "SHA-256 and extract it atomically; a dataset already present is left alone.")
-    p.add_argument("dataset", choices=("div2k", "bsds100"),
-                   help="div2k: DIV2K train + valid HR; bsds100: the 100 BSDS300 test images")
+    p.add_argument("dataset", choices=datasets.downloadable(),
+                   help="; ".join(f"{name}: {datasets.DATASETS[name].description}" for name in datasets.downloadable()))
     p.add_argument("--root", help="data folder (default: $SRGAN_DATA or <repo>/data)")
     p.add_argument("--archive", action="append", default=[], metavar="PATH_OR_URL",
                    help="an archive fetched by other means, or another address for it (repeatable); "
@@ -184,8 +191,6 @@ def _add_download(sub) -> None:
 
 
 def _run_download(args) -> int:
-    from . import download
-
     download.download(args.dataset, root=args.root, archives=args.archive, mirror=args.url,
                       retries=args.retries, keep_archive=args.keep_archive)
     return 0
@@ -200,36 +205,28 @@ def _add_evaluate(sub) -> None:
     what.add_argument("--bicubic", action="store_true", help="score the bicubic baseline")
     what.add_argument("--checkpoint", metavar="PATH", help="score a generator: generator.pt, a run folder or a checkpoint")
     p.add_argument("--data", required=True, metavar="DIR",
-                   help="a folder of HR images, or div2k|bsds100|samples (their validation images)")
-    p.add_argument("--scale", type=int, choices=(2, 4, 8),
+                   help=f"a folder of HR images, or {'|'.join(datasets.DATASETS)} (their validation images)")
+    p.add_argument("--scale", type=int, choices=config.SUPPORTED_SCALES,
                    help="upscaling factor (default: the checkpoint's, 4 for --bicubic)")
-    p.add_argument("--protocol", choices=("standard", "paper"), default="standard", help="default: standard")
-    p.add_argument("--resize", choices=("matlab", "pil", "torch", "torch_aa"),
+    p.add_argument("--protocol", choices=protocols.PROTOCOLS, default="standard", help="default: standard")
+    p.add_argument("--resize", choices=config.RESIZE_METHODS,
                    help="how LR (and bicubic) images are made (default: the protocol's: matlab / pil)")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N images (sorted by name)")
     p.add_argument("--max-side", type=int, metavar="PX", help="centre-crop each HR image to at most PX a side")
-    p.add_argument("--tile", type=int, default=256, help="with --checkpoint: tile side in LR pixels, 0 = none "
-                                                         "(default 256)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="with --checkpoint")
+    p.add_argument("--tile", type=int, default=config.TILE,
+                   help=f"with --checkpoint: tile side in LR pixels, 0 = none (default {config.TILE})")
+    p.add_argument("--device", choices=config.DEVICES, default="auto", help="with --checkpoint")
     p.add_argument("--json", action="store_true", help="print one JSON object (psnr, ssim, protocol, scale, count, "
                                                        "per_image)")
     p.set_defaults(func=_run_evaluate)
 
 
 def _run_evaluate(args) -> int:
-    import json
-
-    from . import config
-    from .errors import ConfigError
-    from .evaluate import evaluate_images
-
-    folder = config.data_folder(args.data, "val")
+    folder = datasets.data_folder(args.data, "val")
     scale, upscale_fn, method = args.scale or 4, None, "bicubic"
     if args.checkpoint:
-        from . import train, upscale
-
-        device = train.resolve_device(args.device)
-        generator, cfg = train.load_generator(args.checkpoint, device=device)
+        device = distributed.resolve_device(args.device)
+        generator, cfg = load_generator(args.checkpoint, device=device)
         if args.scale and args.scale != cfg.scale:
             raise ConfigError(f"--scale {args.scale} does not match the checkpoint {args.checkpoint} "
                               f"(trained for x{cfg.scale}): drop --scale or pass --scale {cfg.scale}")

@@ -42,14 +42,17 @@ from .errors import ConfigError
 #: folders under it so that notebooks (run from ``notebooks/``) and the CLI agree.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
-PROFILE_NAMES = ("smoke", "quick", "paper")
-SCALES = (2, 4)
-CROP_SIZES = (88, 128, 168)
-
-
-def data_root() -> Path:
-    """Folder where datasets are downloaded (``$SRGAN_DATA`` or ``<repo>/data``)."""
-    return Path(os.environ.get("SRGAN_DATA", PROJECT_ROOT / "data"))
+# --- the options a run can take: each list is named here once; checks, the CLI's choices and docs read it
+SCALES = (2, 4)  #: the paper's grid
+SUPPORTED_SCALES = (2, 4, 8)  #: what the generator can do (one sub-pixel block per factor 2)
+CROP_SIZES = (88, 128, 168)  #: the paper's grid
+RESIZE_METHODS = ("matlab", "pil", "torch", "torch_aa")  #: see srgan_lib.resize
+UPSAMPLE_SKIPS = ("none", "bicubic")  #: the generator's global skip (see srgan_lib.models)
+VGG_WEIGHTS = ("imagenet", "auto", "random")  #: see srgan_lib.vgg
+DEVICES = ("auto", "cpu", "cuda")
+TILE = 256  #: default tile side (LR pixels) for inference: bounds memory, same result (srgan_lib.upscale)
+#: Fields of older versions' configs, ignored when one is read (``num_workers``: batches are made in-process).
+REMOVED_KEYS = frozenset({"num_workers"})
 
 
 @dataclass(frozen=True)
@@ -76,14 +79,13 @@ class TrainConfig:
     upsample_skip: str = "none"  # "none" = the paper's network; "bicubic" = VDSR-style global residual
 
     # --- data (paper sec. 4, 4.1)
-    train_data: str = "div2k"  # "div2k", "samples" or a folder of HR images
-    val_data: str = "div2k"  # "div2k", "bsds100", "samples" or a folder
+    train_data: str = "div2k"  # a name in srgan_lib.datasets.DATASETS or a folder of HR images
+    val_data: str = "div2k"  # the same; a dataset's validation split
     val_limit: int | None = None  # None = every validation image
     val_max_side: int | None = None  # centre-crop validation images to at most this (smoke)
     resize_method: str = "matlab"  # basicsr (ref uses PIL: pass "pil" to mimic it)
     augment: bool = True  # flips and 90-degree rotations
     batch_size: int = 64  # ref
-    num_workers: int = 0
 
     # --- schedule (paper sec. 4 / ref)
     warmup_iters: int = 0  # MSE pre-training of G (SRResNet); ref and paper: none
@@ -113,23 +115,15 @@ class TrainConfig:
     deterministic: bool = True
 
     def __post_init__(self) -> None:
-        if self.scale not in (2, 4, 8):
-            raise ConfigError(f"scale={self.scale}: use 2, 4 or 8")
+        if self.scale not in SUPPORTED_SCALES:
+            raise ConfigError(f"scale={self.scale}: use one of {SUPPORTED_SCALES}")
         if self.crop_size <= 0 or self.crop_size % self.scale:
-            raise ConfigError(
-                f"crop_size={self.crop_size} is not divisible by scale={self.scale}: "
-                f"choose a crop that is a multiple of {self.scale}"
-            )
-        if self.upsample_skip not in ("none", "bicubic"):
-            raise ConfigError(f"upsample_skip={self.upsample_skip!r}: use 'none' or 'bicubic'")
-        if self.vgg_weights not in ("imagenet", "auto", "random"):
-            raise ConfigError(f"vgg_weights={self.vgg_weights!r}: use 'imagenet', 'auto' or 'random'")
-        if self.resize_method not in ("matlab", "pil", "torch", "torch_aa"):
-            raise ConfigError(
-                f"resize_method={self.resize_method!r}: use 'matlab', 'pil', 'torch' or 'torch_aa'"
-            )
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"device={self.device!r}: use 'auto', 'cpu' or 'cuda'")
+            raise ConfigError(f"crop_size={self.crop_size} is not divisible by scale={self.scale}: "
+                              f"choose a crop that is a multiple of {self.scale}")
+        for name, allowed in (("upsample_skip", UPSAMPLE_SKIPS), ("vgg_weights", VGG_WEIGHTS),
+                              ("resize_method", RESIZE_METHODS), ("device", DEVICES)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name}={getattr(self, name)!r}: use one of {', '.join(allowed)}")
         if self.batch_size < 1 or self.gan_iters < 0 or self.warmup_iters < 0:
             raise ConfigError("batch_size must be >= 1 and iteration counts >= 0")
 
@@ -153,10 +147,10 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         known = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k not in REMOVED_KEYS}  # fields older config.json files still hold
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"unknown config keys {unknown}: the config was written by another version")
-        d = dict(d)
         if "betas" in d:
             d["betas"] = tuple(d["betas"])
         return cls(**d)
@@ -223,22 +217,9 @@ _QUICK = dataclasses.replace(
     ckpt_every=50,
 )
 
-_SMOKE = dataclasses.replace(
-    _QUICK,
-    profile="smoke",
-    num_feat=8,
-    num_block=1,
-    d_num_feat=8,
-    d_fc=16,
-    val_limit=2,
-    val_max_side=96,
-    batch_size=2,
-    warmup_iters=1,
-    gan_iters=2,
-    vgg_weights="random",
-    log_every=1,
-    val_every=2,
-    val_images=1,
+_SMOKE = dataclasses.replace(  # seconds per notebook: tiny networks, 3 iterations, 2 small validation crops
+    _QUICK, profile="smoke", num_feat=8, num_block=1, d_num_feat=8, d_fc=16, val_limit=2, val_max_side=96,
+    batch_size=2, warmup_iters=1, gan_iters=2, vgg_weights="random", log_every=1, val_every=2, val_images=1,
     ckpt_every=2,
 )
 
@@ -247,6 +228,7 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile("quick", "CPU laptop: small networks on the embedded sample photographs, minutes", _QUICK),
     "paper": Profile("paper", "GPU + DIV2K, as the paper did", _PAPER),
 }
+PROFILE_NAMES = tuple(PROFILES)
 
 
 def default_profile_name() -> str:
@@ -299,38 +281,6 @@ def results_dir(profile: str) -> Path:
     return root / "smoke" if profile == "smoke" else root
 
 
-def data_folder(spec: str, split: str = "train") -> Path:
-    """Resolve a dataset name or a path to a folder of HR images.
-
-    Args:
-        spec: ``"div2k"``, ``"bsds100"``, ``"samples"`` or a folder path.
-        split: ``"train"`` or ``"val"`` (ignored for ``bsds100`` and paths).
-
-    Raises:
-        DataError: if the folder does not exist (naming the command that fetches it).
-    """
-    from .errors import DataError
-
-    if split not in ("train", "val"):
-        raise ConfigError(f"split={split!r}: use 'train' or 'val'")
-    if spec == "samples":
-        from . import samples
-
-        return samples.sample_folder(split)
-    if spec == "div2k":
-        folder = data_root() / "DIV2K" / ("DIV2K_train_HR" if split == "train" else "DIV2K_valid_HR")
-        hint = "run `make data` or `srgan download div2k`"
-    elif spec == "bsds100":
-        folder = data_root() / "BSDS100"
-        hint = "run `srgan download bsds100`"
-    else:
-        folder = Path(spec).expanduser()
-        hint = "check the path"
-    if not folder.is_dir():
-        raise DataError(f"dataset folder {folder} does not exist: {hint}")
-    return folder
-
-
 def seed_everything(seed: int, deterministic: bool = True) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA): the one place seeds are set.
 
@@ -338,7 +288,7 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     preferred, so that the same seed gives the same numbers on the same machine.
     """
     import numpy as np
-    import torch
+    import torch  # deferred: config is read without torch (see default_profile_name)
 
     random.seed(seed)
     np.random.seed(seed % 2**32)

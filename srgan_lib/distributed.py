@@ -8,7 +8,7 @@ combined batch (tested on the CPU with gloo in ``tests/test_distributed.py``):
 
 * **Data**: ``TrainConfig.batch_size`` is the *global* batch; the batch of step
   ``k`` depends only on ``(seed, k)`` and rank ``r`` takes its ``r``-th slice
-  (``data.train_batches(..., rank, world_size)``), so the ranks see disjoint
+  (``batches.train_batches(..., rank, world_size)``), so the ranks see disjoint
   crops and a run can resume under another world size.
 * **Gradients**: G and D are wrapped in ``DistributedDataParallel``, which
   averages gradients across ranks; every loss is a mean over the local batch,
@@ -32,6 +32,10 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from .config import DEVICES
+from .errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -174,8 +178,18 @@ def wrap(module: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:
     """
     if not info.enabled:
         return module
-    from torch.nn.parallel import DistributedDataParallel
-
     module = sync_batchnorm(module, device)
     ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(module, device_ids=ids, forward_sync_buffers=False)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA if available else CPU; ``"cuda"`` without CUDA is a :class:`ConfigError`."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: CUDA is not available on this machine "
+                          "(torch.cuda.is_available() is False); use --device cpu or auto")
+    if name not in DEVICES:
+        raise ConfigError(f"device={name!r}: use one of {', '.join(DEVICES)}")
+    return torch.device(name)

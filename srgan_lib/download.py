@@ -1,10 +1,12 @@
-"""Dataset archives: download with resume, SHA-256 check, atomic extraction.
+"""``srgan download``: a dataset's archives downloaded with resume, checked, extracted atomically.
 
-``srgan download div2k`` installs DIV2K's 800 training and 100 validation HR
-images as ``<data>/DIV2K/DIV2K_train_HR`` and ``<data>/DIV2K/DIV2K_valid_HR``;
-``srgan download bsds100`` installs the 100 BSDS300 test images listed in its
-``iids_test.txt`` ("BSD100") as ``<data>/BSDS100``. ``<data>`` is
-:func:`srgan_lib.config.data_root` unless ``root`` is given.
+The archives (address, size, SHA-256, installer) are those of the registry
+:data:`srgan_lib.datasets.DATASETS`: ``srgan download div2k`` installs DIV2K's
+800 training and 100 validation HR images as ``<data>/DIV2K/DIV2K_train_HR`` and
+``<data>/DIV2K/DIV2K_valid_HR``; ``srgan download bsds100`` installs the 100
+BSDS300 test images listed in its ``iids_test.txt`` ("BSD100") as
+``<data>/BSDS100``. ``<data>`` is :func:`srgan_lib.datasets.data_root` unless
+``root`` is given.
 
 What the standard library and tqdm do not give, and this module (with
 :mod:`srgan_lib.fetch` for the transfer) adds:
@@ -12,7 +14,7 @@ What the standard library and tqdm do not give, and this module (with
 * resume -- the download is written to ``<archive>.part``; a dropped connection
   or an interrupted run continues from the bytes already there (HTTP ``Range``)
   instead of starting over; a server that ignores ``Range`` restarts cleanly;
-* integrity -- every archive is checked against the SHA-256 recorded below
+* integrity -- every archive is checked against the SHA-256 recorded in the registry
   before anything is extracted; a mismatch raises :class:`DownloadError` and the
   file is renamed ``*.bad`` so that it is never used;
 * atomic extraction -- the archive is extracted into a temporary folder beside
@@ -36,93 +38,19 @@ import os
 import shutil
 import tempfile
 import urllib.parse
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .datasets import ARCHIVE_IMAGE_SUFFIXES, DATASETS, Archive, data_root, downloadable
 from .errors import DownloadError
 from .fetch import fetch, safe_extract, sha256sum
 from .fileio import atomic_write_text
 
 MARKER = ".complete"
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-
-
-def _install_folder(raw: Path, staging: Path, name: str) -> None:
-    """Move the images of the folder called ``name`` (e.g. ``DIV2K_train_HR``) into ``staging``."""
-    found = [p for p in [raw, *raw.rglob("*")] if p.is_dir() and p.name == name]
-    src = found[0] if found else raw
-    staging.mkdir()
-    for p in sorted(src.iterdir()):
-        if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES:
-            os.replace(p, staging / p.name)
-
-
-def _install_bsds100(raw: Path, staging: Path, name: str) -> None:
-    """Move the test images listed in BSDS300's ``iids_test.txt`` into ``staging``."""
-    lists = sorted(raw.rglob("iids_test.txt"))
-    if not lists:
-        raise DownloadError("the BSDS300 archive holds no iids_test.txt: is it the right archive?")
-    base = lists[0].parent
-    ids = lists[0].read_text().split()
-    staging.mkdir()
-    for iid in ids:
-        src = base / "images" / "test" / f"{iid}.jpg"
-        if not src.is_file():
-            raise DownloadError(f"the BSDS300 archive lacks {src.relative_to(raw)} listed in iids_test.txt")
-        os.replace(src, staging / src.name)
-
-
-@dataclass(frozen=True)
-class Archive:
-    """One archive and the folder it installs.
-
-    Attributes:
-        filename: the archive's file name.
-        url: its official address.
-        sha256: the recorded checksum (hex).
-        size: bytes, or None if unknown.
-        target: the installed folder, relative to the data root.
-        count: how many images the installed folder must hold.
-        install: ``(extracted_dir, staging_dir, target_name)`` moving the images into ``staging_dir``.
-        checksum_source: where the checksum was recorded.
-    """
-
-    filename: str
-    url: str
-    sha256: str
-    size: int | None
-    target: str
-    count: int
-    install: Callable[[Path, Path, str], None] = _install_folder
-    checksum_source: str = ""
-
-
-_DIV2K = "https://data.vision.ee.ethz.ch/cvl/DIV2K/"
-_TFDS = "TensorFlow Datasets' recorded checksums"
-
-#: The datasets ``srgan download`` knows (see ``docs/references.md``).
-DATASETS: dict[str, tuple[Archive, ...]] = {
-    "div2k": (
-        Archive("DIV2K_train_HR.zip", _DIV2K + "DIV2K_train_HR.zip",
-                "9d0b9c463f6e35b6c62cc6a930ee2224f670b34c1df841a57670f9acf0f6c335", 3_530_603_713,
-                "DIV2K/DIV2K_train_HR", 800, _install_folder, _TFDS),
-        Archive("DIV2K_valid_HR.zip", _DIV2K + "DIV2K_valid_HR.zip",
-                "20dd31fd84d777bc1cf5d6b7654a3f569c0aec74458ae094122ad1d0489900fc", 448_993_893,
-                "DIV2K/DIV2K_valid_HR", 100, _install_folder, _TFDS),
-    ),
-    "bsds100": (
-        # The checksum comes from one public project only: a mismatch is reported clearly.
-        Archive("BSDS300-images.tgz",
-                "https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/bsds/BSDS300-images.tgz",
-                "a5f7d0e49fe135c75518a3543ced24470156fd69305ae77845dff2a5138652b4", None,
-                "BSDS100", 100, _install_bsds100, "one public project's recorded checksum"),
-    ),
-}
 
 
 def _count_images(folder: Path) -> int:
-    return sum(1 for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
+    return sum(1 for p in folder.iterdir() if p.is_file() and p.suffix.lower() in ARCHIVE_IMAGE_SUFFIXES)
 
 
 def is_complete(folder: Path) -> bool:
@@ -206,9 +134,9 @@ def download(dataset, root=None, archives=(), mirror: str | None = None, retries
     """Download, verify and install a dataset; does nothing for parts already installed.
 
     Args:
-        dataset: ``"div2k"`` or ``"bsds100"`` (a key of :data:`DATASETS`), or a tuple of
-            :class:`Archive`.
-        root: the data folder (default :func:`srgan_lib.config.data_root`).
+        dataset: a downloadable name of :data:`srgan_lib.datasets.DATASETS` (``"div2k"``,
+            ``"bsds100"``), or a tuple of :class:`srgan_lib.datasets.Archive`.
+        root: the data folder (default :func:`srgan_lib.datasets.data_root`).
         archives: paths or URLs of archives fetched by other means; matched to the
             dataset's archives by file name (or checksum) and verified like a download.
         mirror: an address the archive file names are appended to, used instead of
@@ -224,19 +152,19 @@ def download(dataset, root=None, archives=(), mirror: str | None = None, retries
         list[Path]: the installed folders.
 
     Raises:
-        DownloadError: a failed download, a checksum mismatch, or an unexpected archive.
+        DownloadError: a failed download, a checksum mismatch, an unexpected archive, or a
+            dataset that is not downloaded.
     """
     if isinstance(dataset, str):
         if dataset not in DATASETS:
-            raise DownloadError(f"unknown dataset {dataset!r}: use one of {', '.join(DATASETS)}")
-        name, parts = dataset, DATASETS[dataset]
+            raise DownloadError(f"unknown dataset {dataset!r}: use one of {', '.join(downloadable())}")
+        if not DATASETS[dataset].archives:
+            raise DownloadError(f"{dataset} needs no download ({DATASETS[dataset].description}): use it by name; "
+                                f"`srgan download` fetches {', '.join(downloadable())}")
+        name, parts = dataset, DATASETS[dataset].archives
     else:
         name, parts = "dataset", tuple(dataset)
-    if root is None:
-        from .config import data_root
-
-        root = data_root()
-    root = Path(root).expanduser()
+    root = Path(root if root is not None else data_root()).expanduser()
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -1,12 +1,12 @@
-"""Scoring bicubic and trained models on a folder of HR images, and result tables.
+"""Scoring bicubic and trained models on a folder of HR images.
 
 :func:`evaluate_images` turns every HR image into an (HR, LR) pair under one of
-the protocols of :mod:`srgan_lib.metrics`, restores it (bicubic, or a model's
-``upscale_fn``) and scores it. :func:`score_bicubic` scores bicubic at both
-scales under both protocols and :func:`write_bicubic_tables` writes the bicubic
-columns of the paper's Tables 1 (x2) and 2 (x4) beside the paper's numbers
-(28.3654 / 0.8877 and 24.5025 / 0.7408, from ``srgan_lib.tables.PAPER_TABLES``).
-``notebooks/01_bicubic_baseline.ipynb`` walks through both.
+the protocols of :mod:`srgan_lib.protocols`, restores it (bicubic, or a model's
+``upscale_fn``) and scores it with every metric of :data:`srgan_lib.metrics.METRICS`.
+:func:`score_bicubic` scores bicubic at both scales under both protocols, for
+:func:`srgan_lib.tables.write_bicubic_tables` (the bicubic columns of the paper's
+Tables 1-2). ``notebooks/01_bicubic_baseline.ipynb`` walks through both.
+:func:`stat` summarises results over seeds (mean and std per metric) for the tables.
 """
 
 from __future__ import annotations
@@ -18,10 +18,20 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import torch
+from PIL import Image
 
-from . import metrics
 from .errors import ConfigError, DataError
 from .images import center_crop, list_images, load_image, to_tensor
+from .metrics import METRICS
+from .protocols import (
+    PROTOCOL_RESIZE,
+    PROTOCOLS,
+    aggregate,
+    check_protocol,
+    make_pair,
+    reference,
+    score_image,
+)
 from .resize import imresize
 
 
@@ -30,32 +40,87 @@ class EvalResult:
     """Scores of one method on one set of images.
 
     Attributes:
-        psnr: dataset PSNR in dB (mean of per-image values for ``standard``; PSNR of
-            the mean MSE for ``paper``).
-        ssim: mean SSIM over images.
+        values: the set's value of each metric of :data:`srgan_lib.metrics.METRICS`,
+            ``{"psnr": dB, "ssim": ..., ...}``, aggregated as each metric says (PSNR:
+            mean of per-image values for ``standard``, PSNR of the mean MSE for ``paper``).
+            ``result.psnr`` is ``result.values["psnr"]``, and so on for every metric.
         protocol: ``"standard"`` or ``"paper"``.
         scale: upscaling factor.
         count: number of images.
-        per_image: one dict per image with ``name``, ``psnr``, ``ssim`` (and ``mse``).
+        per_image: one dict per image with ``name``, ``mse`` and one value per metric.
         resize_method: how the LR images (and the bicubic restore) were made.
     """
 
-    psnr: float
-    ssim: float
+    values: dict[str, float]
     protocol: str
     scale: int
     count: int
     per_image: list = field(default_factory=list)
     resize_method: str = "matlab"
 
+    def __getattr__(self, name: str) -> float:
+        values = self.__dict__.get("values")  # not self.values: no recursion before __init__ has run
+        if values is not None and name in values:
+            return values[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def to_dict(self) -> dict:
-        """A JSON-ready dict (``inf`` PSNRs, from identical images, become ``null``)."""
+        """A JSON-ready dict: the metrics first (``psnr``, ``ssim``, ...), then the other fields.
+
+        Non-finite values (the ``inf`` PSNR of identical images) become ``null``.
+        """
         d = asdict(self)
+        d = {**d.pop("values"), **d}
         for row in [d] + d["per_image"]:
-            for key in ("psnr", "mse"):
-                if key in row and not math.isfinite(row[key]):
+            for key, value in row.items():
+                if isinstance(value, float) and not math.isfinite(value):
                     row[key] = None
         return d
+
+
+@dataclass(frozen=True)
+class Stat:
+    """A metric over seeds (one :class:`EvalResult` each): mean, sample std (0 for one value) and count."""
+
+    values: tuple[float, ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        return sum(self.values) / self.n
+
+    @property
+    def std(self) -> float:
+        if self.n < 2:
+            return 0.0
+        m = self.mean
+        return math.sqrt(sum((v - m) ** 2 for v in self.values) / (self.n - 1))
+
+    def format(self, digits: int) -> str:
+        text = f"{self.mean:.{digits}f}"
+        return f"{text} ± {self.std:.{digits}f}" if self.n > 1 else text
+
+
+def stat(results) -> dict[str, Stat] | None:
+    """A :class:`Stat` per metric of ``METRICS`` over one result or a list (one per seed); None for none.
+
+    The results need only ``values`` (``{metric: value}``), as :class:`EvalResult` has.
+    """
+    if results is None:
+        return None
+    if not isinstance(results, (list, tuple)):
+        results = [results]
+    if not results:
+        return None
+    return {m: Stat(tuple(float(r.values[m]) for r in results)) for m in METRICS}
+
+
+def seeds(stats: dict[str, Stat] | None) -> int:
+    """How many results (seeds) a :func:`stat` dict is over; 0 for None."""
+    return next(iter(stats.values())).n if stats else 0
 
 
 def _image_paths(folder_or_paths) -> list[Path]:
@@ -68,8 +133,6 @@ def _image_paths(folder_or_paths) -> list[Path]:
 
 def _single_channel(path: Path) -> bool:
     """True if the file stores one channel (grayscale), which ``standard`` scores as is."""
-    from PIL import Image
-
     with Image.open(path) as img:
         return img.mode != "P" and len(img.getbands()) == 1
 
@@ -82,7 +145,7 @@ def evaluate_images(folder_or_paths, scale: int, protocol: str = "standard",
     Args:
         folder_or_paths: a folder of HR images, one image file, or a list of files.
         scale: upscaling factor (the LR images are ``1/scale`` the size).
-        protocol: ``"standard"`` or ``"paper"`` (see :mod:`srgan_lib.metrics`).
+        protocol: ``"standard"`` or ``"paper"`` (see :mod:`srgan_lib.protocols`).
         upscale_fn: ``lr (1 x 3 x h x w float in [0, 1]) -> sr (1 x 3 x H x W in
             [0, 1])``; ``None`` scores the bicubic baseline.
         resize_method: how LR (and bicubic) images are made; ``None`` = the
@@ -107,14 +170,14 @@ def evaluate_images(folder_or_paths, scale: int, protocol: str = "standard",
 
 
 def evaluate_methods(folder_or_paths, scale: int, methods: dict[str, Callable | None],
-                     protocols: Iterable[str] = metrics.PROTOCOLS, resize_method: str | None = None,
+                     protocols: Iterable[str] = PROTOCOLS, resize_method: str | None = None,
                      limit: int | None = None, max_side: int | None = None,
                      device=None) -> dict[tuple[str, str], EvalResult]:
     """Score several methods under several protocols, decoding each image and making each pair once.
 
     What :func:`evaluate_images` does for one method and protocol, with the
     loop over images outermost: every image is decoded once, and its (HR, LR)
-    pair and its reference (:func:`srgan_lib.metrics.reference`) made once per
+    pair and its reference (:func:`srgan_lib.protocols.reference`) made once per
     protocol, whatever the number of methods (the grid's evaluation scores 7
     methods a scale on 2K images).
 
@@ -130,7 +193,7 @@ def evaluate_methods(folder_or_paths, scale: int, methods: dict[str, Callable | 
     """
     protocols = tuple(protocols)
     for protocol in protocols:
-        metrics.check_protocol(protocol)
+        check_protocol(protocol)
     if limit is not None and limit < 1:  # 0 would otherwise mean "every image" and -1 "all but the last"
         raise ConfigError(f"limit={limit}: use limit >= 1, or None for every image")
     if max_side is not None and max_side < scale:
@@ -138,7 +201,7 @@ def evaluate_methods(folder_or_paths, scale: int, methods: dict[str, Callable | 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     resize_device = None if torch.device(device).type == "cpu" else device
-    resize = {p: resize_method or metrics.PROTOCOL_RESIZE[p] for p in protocols}
+    resize = {p: resize_method or PROTOCOL_RESIZE[p] for p in protocols}
     paths = _image_paths(folder_or_paths)[:limit]
     rows = {(name, p): [] for name in methods for p in protocols}
     for path in paths:
@@ -149,10 +212,10 @@ def evaluate_methods(folder_or_paths, scale: int, methods: dict[str, Callable | 
         for protocol in protocols:
             method = resize[protocol]
             try:
-                hr, lr = metrics.make_pair(image, scale, protocol, method, device=resize_device)
+                hr, lr = make_pair(image, scale, protocol, method, device=resize_device)
             except DataError as exc:
                 raise DataError(f"{path}: {exc}") from None
-            lr_t, ref = None, metrics.reference(hr, protocol, single, device)
+            lr_t, ref = None, reference(hr, protocol, single, device)
             for name, upscale_fn in methods.items():
                 if upscale_fn is None:
                     sr = imresize(lr, size=hr.shape[:2], method=method, device=resize_device)
@@ -165,22 +228,18 @@ def evaluate_methods(folder_or_paths, scale: int, methods: dict[str, Callable | 
                                           f"image of {lr.shape[:2]}, expected {hr.shape[:2]}: does its scale "
                                           f"match scale={scale}?")
                 try:
-                    row = metrics.score_image(sr, hr, scale, protocol, single_channel=single, device=device, ref=ref)
+                    row = score_image(sr, hr, scale, protocol, single_channel=single, device=device, ref=ref)
                 except DataError as exc:
                     raise DataError(f"{path}: {exc}") from None
                 rows[(name, protocol)].append({"name": path.name, **row})
     out = {}
     for (name, protocol), per_image in rows.items():
-        value_psnr, value_ssim = metrics.aggregate(per_image, protocol)
-        out[(name, protocol)] = EvalResult(value_psnr, value_ssim, protocol, scale, len(per_image), per_image,
-                                           resize[protocol])
+        out[(name, protocol)] = EvalResult(aggregate(per_image, protocol, scale), protocol, scale,
+                                           len(per_image), per_image, resize[protocol])
     return out
 
 
-# ----------------------------------------------------------------------------- tables
-
-
-def score_bicubic(folder, scales: Iterable[int] = (2, 4), protocols: Iterable[str] = metrics.PROTOCOLS,
+def score_bicubic(folder, scales: Iterable[int] = (2, 4), protocols: Iterable[str] = PROTOCOLS,
                   limit: int | None = None, max_side: int | None = None) -> dict[tuple[int, str], EvalResult]:
     """Bicubic on ``folder`` for every scale and protocol: ``{(scale, protocol): EvalResult}``.
 
@@ -193,34 +252,3 @@ def score_bicubic(folder, scales: Iterable[int] = (2, 4), protocols: Iterable[st
         both = evaluate_methods(folder, scale, {"bicubic": None}, protocols, limit=limit, max_side=max_side)
         out.update({(scale, protocol): both[("bicubic", protocol)] for protocol in protocols})
     return out
-
-
-def write_bicubic_tables(results: dict[tuple[int, str], EvalResult], profile_name: str, dataset: str,
-                         out_dir: str | os.PathLike | None = None) -> dict[int, tuple[Path, Path]]:
-    """Write the bicubic columns of Tables 1 (x2) and 2 (x4), one section per protocol.
-
-    Each table (built by :func:`srgan_lib.tables.build_table`, the paper's layout)
-    shows ours, the paper's bicubic number and the difference. Files:
-    ``<results_dir(profile)>/tables/table1_x2_bicubic.{md,csv}`` and
-    ``table2_x4_bicubic.{md,csv}``; the full tables of notebook 05 are other
-    files, so re-running this never overwrites them.
-
-    Args:
-        results: ``{(scale, protocol): EvalResult}`` from :func:`score_bicubic`.
-        profile_name: selects the results folder (``config.results_dir``) and is
-            named in the footnote.
-        dataset: the data's name for the footnote (``"div2k"``, ``"samples"``, a folder).
-        out_dir: overrides the tables folder.
-
-    Returns:
-        dict: ``{scale: (markdown path, csv path)}``.
-    """
-    from . import tables
-    from .config import results_dir
-
-    out = Path(out_dir) if out_dir is not None else results_dir(profile_name) / "tables"
-    built = [tables.build_table(scale, protocol, bicubic=res,
-                                footnote=tables.footnote(profile_name, protocol, str(dataset), res.count))
-             for (scale, protocol), res in results.items()]
-    return tables.write_tables(built, out, heading="Bicubic columns only; notebook 05 adds the SRGAN columns "
-                                                   "(`table1_x2.md`, `table2_x4.md`).", suffix="_bicubic")

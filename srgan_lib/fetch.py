@@ -23,6 +23,8 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
+from tqdm.auto import tqdm
+
 from .errors import DownloadError
 
 _CHUNK = 1 << 20
@@ -30,8 +32,6 @@ _CHUNK = 1 << 20
 
 def sha256sum(path: Path, progress: bool = False) -> str:
     """SHA-256 of a file, in hex."""
-    from tqdm.auto import tqdm
-
     h = hashlib.sha256()
     with open(path, "rb") as f, tqdm(total=path.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024,
                                      desc=f"checking {path.name}", disable=not progress, leave=False) as bar:
@@ -42,17 +42,17 @@ def sha256sum(path: Path, progress: bool = False) -> str:
 
 
 def fetch(url: str, part: Path, size: int | None = None, retries: int = 5, progress: bool = True,
-          timeout: float = 60.0, backoff: float = 2.0, log: Callable[[str], None] = print) -> None:
+          timeout: float = 60.0, backoff: float = 2.0, log: Callable[[str], None] = print,
+          hint: str = "fetch the file by other means and pass --archive PATH") -> None:
     """Download ``url`` into ``part``, resuming from the bytes ``part`` already holds.
 
     A dropped connection is retried up to ``retries`` times, each time resuming
     with an HTTP ``Range`` request. On failure ``part`` is kept for the next run.
+    ``hint`` ends each error message: what the user can do instead.
 
     Raises:
         DownloadError: the server refused, or every attempt failed.
     """
-    from tqdm.auto import tqdm
-
     part.parent.mkdir(parents=True, exist_ok=True)
     attempt = 0
     while True:
@@ -87,15 +87,14 @@ def fetch(url: str, part: Path, size: int | None = None, retries: int = 5, progr
             if exc.code == 416 and offset and size is None:
                 return  # nothing left past our offset: the part file is whole
             if exc.code < 500 and exc.code not in (408, 416, 429):
-                raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}: check the address, or fetch the "
-                                    "file by other means and pass --archive PATH") from None
+                raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}: check the address, or {hint}") from None
             if exc.code == 416:
                 part.unlink(missing_ok=True)
             error = f"HTTP {exc.code} {exc.reason}"
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, socket.gaierror):  # no such host / no network: retrying will not help
-                raise DownloadError(f"{url}: cannot resolve the host ({exc.reason}); check the network, or fetch "
-                                    "the file by other means and pass --archive PATH") from None
+                raise DownloadError(f"{url}: cannot resolve the host ({exc.reason}); check the network, "
+                                    f"or {hint}") from None
             error = f"{type(exc).__name__}: {exc.reason}"
         except (OSError, http.client.HTTPException) as exc:  # resets, timeouts, short reads
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -104,8 +103,7 @@ def fetch(url: str, part: Path, size: int | None = None, retries: int = 5, progr
         if attempt > retries:
             raise DownloadError(
                 f"{url}: download failed after {attempt} attempt(s) ({error}); {part} keeps the {have:,} bytes "
-                "fetched so far: run the command again to resume, or fetch the file by other means and "
-                "pass --archive PATH")
+                f"fetched so far: run the command again to resume, or {hint}")
         log(f"connection lost ({error}); resuming at byte {have:,} (retry {attempt} of {retries})")
         time.sleep(backoff * attempt)
 
@@ -121,8 +119,6 @@ def _range_start(resp) -> int | None:
 
 def safe_extract(archive: Path, dest: Path, progress: bool) -> None:
     """Extract a zip or tar archive into ``dest``, refusing members that escape it."""
-    from tqdm.auto import tqdm
-
     dest.mkdir(parents=True)
     root = dest.resolve()
     if zipfile.is_zipfile(archive):

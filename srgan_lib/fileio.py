@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from .errors import ConfigError
+
 
 def _default_mode() -> int:
     mask = os.umask(0)
@@ -55,3 +57,21 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], object], suffix
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write a UTF-8 text file atomically."""
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def check_writable(folder: Path) -> Path:
+    """Create ``folder`` if needed and make sure files can be written into it.
+
+    Raises:
+        ConfigError: naming the folder when it cannot be created or written.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"cannot write to output folder {folder} ({exc.strerror or exc}); "
+                          "choose another folder") from None
+    return folder

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import DataError, ImageReadError
+from .fileio import atomic_write
 
 #: File name endings treated as images when a folder is listed.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -104,7 +105,6 @@ def save_image(img, path: str | os.PathLike) -> Path:
         if arr.shape[0] != 1:
             raise ValueError(f"save_image takes one image, got a batch of {arr.shape[0]}")
         arr = arr[0]
-    from .fileio import atomic_write
 
     return atomic_write(path, lambda tmp: Image.fromarray(np.ascontiguousarray(arr)).save(tmp), suffix=path.suffix)
 
@@ -119,7 +119,7 @@ def to_tensor(img):
     Returns:
         Tensor: ``N x 3 x H x W`` float32 in ``[0, 1]``.
     """
-    import torch
+    import torch  # deferred: reading and writing image files should not need torch
 
     if isinstance(img, (list, tuple)):
         img = np.stack(img)
@@ -145,7 +145,7 @@ def to_uint8(tensor) -> np.ndarray:
     Returns:
         ndarray: ``H x W x 3`` uint8 for a 3-d input, ``N x H x W x 3`` for 4-d.
     """
-    import torch
+    import torch  # deferred: reading and writing image files should not need torch
 
     t = tensor.detach().float().cpu()
     t = t.mul(255.0).round_().clamp_(0, 255).to(dtype=torch.uint8)
@@ -182,23 +182,10 @@ def luma(r, g, b):
     """BT.601 luma, unrounded, of float64 R, G, B in ``[0, 255]`` (arrays or tensors, any shape).
 
     ``16 + (65.481 R + 128.553 G + 24.966 B) / 255``, the one formula that
-    :func:`rgb_to_y` and the metrics' tensor path (``metrics.score_image`` on a
+    :func:`rgb_to_y` and the metrics' tensor path (``protocols.score_image`` on a
     GPU) both round, so that they agree to the bit.
     """
     return 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0
-
-
-def rgb_to_y_tensor(tensor):
-    """BT.601 luma of float RGB tensors, unrounded (for losses and quick validation).
-
-    Args:
-        tensor: ``N x 3 x H x W`` float in ``[0, 1]``.
-
-    Returns:
-        Tensor: ``N x 1 x H x W`` float in ``[16/255, 235/255]``.
-    """
-    weights = tensor.new_tensor([65.481, 128.553, 24.966]).view(1, 3, 1, 1)
-    return (tensor * weights).sum(dim=1, keepdim=True).add_(16.0).div_(255.0)
 
 
 def mod_crop(img: np.ndarray, scale: int) -> np.ndarray:

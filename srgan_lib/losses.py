@@ -17,21 +17,28 @@ with its source). The VGG feature distance is weighted 0.006 (the reference
 code's constant): Ledig et al. divide the VGG19 features by 12.75 so that the
 feature loss is of the order of the pixel loss, and the squared distance of
 features scaled by 1/12.75 is (1/12.75)^2 = 0.00615 times the plain one.
+
+:data:`TERMS` lists the generator's terms once: each key (``g_pixel``, ...) with
+its function and the name of its weight field in ``TrainConfig``. The trainer
+builds :class:`GeneratorLoss` from a config by keyword and the run log takes its
+columns from it. The VGG19 network and its weights are :mod:`srgan_lib.vgg`'s.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-import warnings
-from pathlib import Path
-from urllib.error import URLError
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ConfigError, DownloadError
+from .config import TrainConfig
+from .errors import ConfigError
+from .vgg import VGGFeatureExtractor
+
+#: The discriminator loss's keys, eq. (8) (what :func:`discriminator_loss` returns).
+D_KEYS = ("d_real", "d_fake", "d_total")
 
 # --- eq. (4), (6), (7), (8) -------------------------------------------------
 
@@ -108,190 +115,104 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     """
     d_real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
     d_fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-    return {"d_real": d_real, "d_fake": d_fake, "d_total": d_real + d_fake}
+    return dict(zip(D_KEYS, (d_real, d_fake, d_real + d_fake)))
 
 
-# --- eq. (5): VGG19 features ------------------------------------------------
-
-#: Convs per VGG19 block (torchvision's configuration "E").
-_VGG19_BLOCKS = (2, 2, 4, 4, 4)
-_VGG19_CHANNELS = (64, 128, 256, 512, 512)
-VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"  # VGG19_Weights.IMAGENET1K_V1
-_VGG19_HASH_PREFIX = "dcbb9e9d"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+# --- eq. (5): the VGG content loss --------------------------------------------
 
 
-def vgg19_layer_names() -> list[str]:
-    """``conv1_1`` ... ``conv5_4``: the 16 layers phi_i,j can be taken at."""
-    return [f"conv{i + 1}_{j + 1}" for i, n in enumerate(_VGG19_BLOCKS) for j in range(n)]
-
-
-def vgg19_layer_index(layer: str) -> int:
-    """Index in torchvision's ``vgg19().features`` of the ReLU after conv ``layer``.
-
-    phi_i,j is the feature map after the activation of the j-th conv before the
-    i-th max-pooling (Ledig et al.), so ``features[:index + 1]`` computes it
-    (``conv2_2`` -> 8, ``conv5_4`` -> 35).
-    """
-    index = 0
-    for i, n in enumerate(_VGG19_BLOCKS):
-        for j in range(n):
-            if layer == f"conv{i + 1}_{j + 1}":
-                return index + 1
-            index += 2  # conv, ReLU
-        index += 1  # max-pool
-    raise ConfigError(f"vgg_layer={layer!r}: use one of {', '.join(vgg19_layer_names())}")
-
-
-def vgg19_weights_path() -> Path:
-    """Where torch looks for the ImageNet VGG19 weights: ``<torch hub dir>/checkpoints/vgg19-dcbb9e9d.pth``.
-
-    The hub dir is ``$TORCH_HOME/hub`` (default ``~/.cache/torch/hub``).
-    """
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(VGG19_URL)
-
-
-def _load_imagenet_state_dict() -> tuple[dict | None, str]:
-    """The ImageNet VGG19 state dict from the hub cache, downloading it if absent.
-
-    Returns:
-        (state_dict, "") on success, (None, reason) when it cannot be had.
-    """
-    path = vgg19_weights_path()
-    if not path.is_file():
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Writes to a temporary file beside ``path`` and renames it into place;
-            # checks the hash prefix torchvision records in the file name.
-            torch.hub.download_url_to_file(VGG19_URL, str(path), hash_prefix=_VGG19_HASH_PREFIX, progress=True)
-        except (URLError, OSError, RuntimeError) as exc:
-            return None, f"download of {VGG19_URL} failed ({exc})"
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True), ""
-    except Exception as exc:  # a truncated or foreign file: say which
-        return None, f"{path} could not be read as a state dict ({exc})"
-
-
-class VGGFeatureExtractor(nn.Module):
-    """phi_i,j of a frozen VGG19 (eq. (5)), built only up to the chosen layer.
-
-    ImageNet normalisation is applied inside, so callers pass images in [0, 1].
-    Its layers are numbered as in torchvision's ``vgg19().features``, so that
-    torchvision's state dict loads into it directly.
+def content_loss(sr: torch.Tensor, hr: torch.Tensor, vgg: VGGFeatureExtractor) -> torch.Tensor:
+    """The VGG content loss, eq. (5): mean over N, C, H_ij, W_ij of (phi(hr) - phi(sr))^2 (unweighted).
 
     Args:
-        layer: ``"conv2_2"``, ``"conv5_4"`` (Ledig's phi_5,4), ... (see
-            :func:`vgg19_layer_names`).
-        weights: ``"imagenet"`` -- load torchvision's ImageNet weights (hub
-            cache, else download); raise :class:`DownloadError` naming the
-            file to place when they cannot be had (the paper profile).
-            ``"auto"`` -- the same, but fall back to random weights with a loud
-            warning (the quick profile). ``"random"`` -- seeded random weights,
-            explicitly (the smoke profile, CI).
-        seed: seed of the random weights (does not touch the global RNG).
+        sr (Tensor): G(I^LR), N x 3 x H x W in [0, 1].
+        hr (Tensor): I^HR, same shape, in [0, 1] (no gradient is taken through it).
+        vgg: phi_i,j, a frozen :class:`srgan_lib.vgg.VGGFeatureExtractor`.
+
+    Returns:
+        Tensor: scalar >= 0.
+    """
+    with torch.no_grad():
+        target = vgg(hr)
+    return F.mse_loss(vgg(sr), target)
+
+
+# --- eqs. (1)-(3): the registry and the composite generator loss --------------
+
+
+class Term(NamedTuple):
+    """One term of the generator loss.
 
     Attributes:
-        weights_used: ``"imagenet"`` or ``"random"``: record it with the run.
-
-    Shapes:
-        N x 3 x H x W in [0, 1] -> N x C_i x H / 2^(i-1) x W / 2^(i-1).
+        loss: the function, called with the inputs named in ``inputs``, in that order.
+        weight_field: the :class:`srgan_lib.config.TrainConfig` field that holds its weight.
+        inputs: what it reads: ``sr``, ``hr``, ``fake_logits`` (D's logits of ``sr``) or ``vgg``.
+            When one of them is None (no D in the MSE warm-up, no VGG when no term with a
+            weight needs one) the term is 0.
     """
 
-    def __init__(self, layer: str = "conv5_4", weights: str = "imagenet", seed: int = 0) -> None:
-        super().__init__()
-        if weights not in ("imagenet", "auto", "random"):
-            raise ConfigError(f"vgg_weights={weights!r}: use 'imagenet', 'auto' or 'random'")
-        self.layer = layer
-        last = vgg19_layer_index(layer)
-        layers: list[nn.Module] = []
-        c_in = 3
-        for n, c_out in zip(_VGG19_BLOCKS, _VGG19_CHANNELS):
-            for _ in range(n):
-                layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=False)]
-                c_in = c_out
-            layers.append(nn.MaxPool2d(2, 2))
-        self.features = nn.Sequential(*layers[: last + 1])
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-
-        self.weights_used = "random"
-        state = None
-        if weights in ("imagenet", "auto"):
-            state, reason = _load_imagenet_state_dict()
-            if state is None:
-                msg = (f"VGG19 ImageNet weights unavailable: {reason}. Place torchvision's file "
-                       f"{VGG19_URL} at {vgg19_weights_path()} (or set TORCH_HOME), or use vgg_weights='random'")
-                if weights == "imagenet":
-                    raise DownloadError(msg)
-                warnings.warn(msg + ". Falling back to RANDOM VGG19 weights: the content loss is then not "
-                              "a perceptual loss.", RuntimeWarning, stacklevel=2)
-                print(f"WARNING: {msg}; using RANDOM VGG19 weights (recorded as vgg_weights: random)",
-                      file=sys.stderr)
-        if state is not None:
-            own = {k: v for k, v in state.items() if k.startswith("features.")
-                   and int(k.split(".")[1]) < len(self.features)}
-            self.load_state_dict(own, strict=True)
-            self.weights_used = "imagenet"
-        else:
-            self._init_random(seed)
-        for p in self.parameters():
-            p.requires_grad_(False)
-        self.eval()
-
-    def _init_random(self, seed: int) -> None:
-        # torchvision's VGG init (Kaiming normal, fan_out), from a private generator.
-        gen = torch.Generator().manual_seed(seed)
-        for m in self.features:
-            if isinstance(m, nn.Conv2d):
-                std = (2.0 / (m.out_channels * m.kernel_size[0] * m.kernel_size[1])) ** 0.5
-                with torch.no_grad():
-                    m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * std)
-                    m.bias.zero_()
-
-    def train(self, mode: bool = True) -> "VGGFeatureExtractor":
-        # Frozen: stays in eval mode when a parent module is put in training mode.
-        return super().train(False)
-
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
-        return self.features((img - self.mean) / self.std)
+    loss: Callable[..., torch.Tensor]
+    weight_field: str
+    inputs: tuple[str, ...]
 
 
-# --- eqs. (1)-(3): the composite generator loss ------------------------------
+#: The generator's loss terms, in the order they are summed and logged.
+TERMS: dict[str, Term] = {
+    "g_pixel": Term(pixel_loss, "pixel_weight", ("sr", "hr")),  # eq. (4)
+    "g_content": Term(content_loss, "content_weight", ("sr", "hr", "vgg")),  # eq. (5)
+    "g_adv": Term(adversarial_loss, "adv_weight", ("fake_logits",)),  # eq. (6)
+    "g_tv": Term(tv_loss, "tv_weight", ("sr",)),  # eq. (7)
+}
+#: What :class:`GeneratorLoss` returns: every term, then the weighted sum.
+G_KEYS = (*TERMS, "g_total")
+
+
+def config_weights(cfg: TrainConfig) -> dict[str, float]:
+    """Each term's weight in ``cfg``: the field :data:`TERMS` names.
+
+    The TV weight is ``cfg.effective_tv_weight``: 0 when ``use_tv`` is off (the
+    "without TV" rows of Tables 1-2), whatever ``tv_weight`` says.
+    """
+    weights = {key: getattr(cfg, term.weight_field) for key, term in TERMS.items()}
+    weights["g_tv"] = cfg.effective_tv_weight
+    return weights
 
 
 class GeneratorLoss(nn.Module):
     """The generator's loss, eqs. (1)-(3) and (7), with every term returned separately.
 
+    Build it from a run's config with :meth:`from_config`.
+
     Args:
-        pixel_weight: weight of the pixel MSE, eq. (4) (1.0).
-        content_weight: weight of the VGG feature MSE, eq. (5) (0.006; see the
-            module docstring). 0 skips building the VGG.
-        adv_weight: weight of -log D(G(x)), eq. (6) (1e-3, eq. (1)).
-        tv_weight: weight of the TV term, eq. (7) (2e-8; 0 = "without tv loss").
+        weights: one weight per key of :data:`TERMS` (``{"g_pixel": 1.0,
+            "g_content": 0.006, "g_adv": 1e-3, "g_tv": 2e-8}`` in the paper
+            profile; see :func:`config_weights`). A content weight of 0 builds no VGG.
         vgg_layer: phi_i,j, e.g. ``"conv5_4"``.
         vgg_weights: ``"imagenet"``, ``"auto"`` or ``"random"`` (see
-            :class:`VGGFeatureExtractor`).
+            :class:`srgan_lib.vgg.VGGFeatureExtractor`).
 
     Attributes:
+        weights: the weights, in the order of :data:`TERMS`.
+        vgg: the feature extractor, or None when no weighted term needs one.
         vgg_weights_used: ``"imagenet"``, ``"random"``, or ``None`` without a VGG.
     """
 
-    def __init__(self, pixel_weight: float = 1.0, content_weight: float = 0.006, adv_weight: float = 1e-3,
-                 tv_weight: float = 2e-8, vgg_layer: str = "conv5_4", vgg_weights: str = "imagenet") -> None:
+    def __init__(self, weights: Mapping[str, float], vgg_layer: str = "conv5_4",
+                 vgg_weights: str = "imagenet") -> None:
         super().__init__()
-        self.pixel_weight = pixel_weight
-        self.content_weight = content_weight
-        self.adv_weight = adv_weight
-        self.tv_weight = tv_weight
-        self.vgg = VGGFeatureExtractor(vgg_layer, vgg_weights) if content_weight else None
+        missing, unknown = sorted(TERMS.keys() - weights.keys()), sorted(weights.keys() - TERMS.keys())
+        if missing or unknown:
+            raise ConfigError(f"GeneratorLoss weights: missing {missing}, unknown {unknown}; "
+                              f"give one for each of {', '.join(TERMS)}")
+        self.weights = {key: weights[key] for key in TERMS}
+        needs_vgg = any("vgg" in term.inputs and self.weights[key] for key, term in TERMS.items())
+        self.vgg = VGGFeatureExtractor(vgg_layer, vgg_weights) if needs_vgg else None
         self.vgg_weights_used = self.vgg.weights_used if self.vgg is not None else None
 
-    def content_loss(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-        """Eq. (5): mean over N, C, H_ij, W_ij of (phi(hr) - phi(sr))^2 (unweighted)."""
-        with torch.no_grad():
-            target = self.vgg(hr)
-        return F.mse_loss(self.vgg(sr), target)
+    @classmethod
+    def from_config(cls, cfg: TrainConfig) -> "GeneratorLoss":
+        """The loss of a run: :func:`config_weights` of ``cfg``, its ``vgg_layer`` and ``vgg_weights``."""
+        return cls(config_weights(cfg), vgg_layer=cfg.vgg_layer, vgg_weights=cfg.vgg_weights)
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor,
                 fake_logits: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -304,16 +225,19 @@ class GeneratorLoss(nn.Module):
                 (the MSE warm-up) leaves out the adversarial term.
 
         Returns:
-            dict: ``g_pixel``, ``g_content``, ``g_adv``, ``g_tv`` (each UNweighted,
-            for logging) and ``g_total`` (the weighted sum to backpropagate).
+            dict: the keys of :data:`TERMS` (``g_pixel``, ``g_content``, ``g_adv``,
+            ``g_tv``; each UNweighted, for logging) and ``g_total`` (the weighted
+            sum to backpropagate, added in the order of :data:`TERMS`); scalar tensors.
         """
+        inputs = {"sr": sr, "hr": hr, "fake_logits": fake_logits, "vgg": self.vgg}
         zero = sr.new_zeros(())
-        terms = {
-            "g_pixel": pixel_loss(sr, hr),
-            "g_content": self.content_loss(sr, hr) if self.vgg is not None else zero,
-            "g_adv": adversarial_loss(fake_logits) if fake_logits is not None else zero,
-            "g_tv": tv_loss(sr),
-        }
-        terms["g_total"] = (self.pixel_weight * terms["g_pixel"] + self.content_weight * terms["g_content"]
-                            + self.adv_weight * terms["g_adv"] + self.tv_weight * terms["g_tv"])
+        terms = {}
+        for key, term in TERMS.items():
+            args = [inputs[name] for name in term.inputs]
+            terms[key] = term.loss(*args) if all(a is not None for a in args) else zero
+        total = None
+        for key, value in terms.items():
+            weighted = self.weights[key] * value
+            total = weighted if total is None else total + weighted
+        terms["g_total"] = total
         return terms

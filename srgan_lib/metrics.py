@@ -1,7 +1,8 @@
-"""PSNR and SSIM, and the two evaluation protocols used to report them.
+"""The image-quality metrics (PSNR, SSIM) and their registry ``METRICS``.
 
 ``notebooks/01_bicubic_baseline.ipynb`` derives both metrics from the paper's
-eqs. (9)-(14) and measures how far the two protocols below are apart.
+eqs. (9)-(14); :mod:`srgan_lib.protocols` decides how an HR image becomes the pair
+that is scored and with which :class:`Scoring`.
 
 Metrics (batched in torch, CPU or GPU; pass float64 tensors for evaluation):
 
@@ -13,39 +14,24 @@ Metrics (batched in torch, CPU or GPU; pass float64 tensors for evaluation):
   only windows inside the image (MATLAB's ``ssim_index``, scikit-image);
   ``padding="zero"`` zero-pads so that borders count (the paper's reference code).
 
-Protocols (``PROTOCOLS``), i.e. how an HR image becomes the pair that is scored:
-
-* ``"standard"`` -- the field's benchmark protocol (BasicSR, the published
-  Set5 baselines): HR cropped to a multiple of the scale, LR by MATLAB bicubic,
-  PSNR/SSIM on the Y channel of MATLAB's ``rgb2ycbcr`` (uint8), ``scale`` pixels of
-  border removed, valid-region SSIM, the mean over images of per-image values. A
-  single-channel image file is scored on its own intensities.
-* ``"paper"`` -- what the paper's Tables 1-2 appear to use (the validation code
-  of leftthomas/SRGAN it was built on, see ``docs/references.md``): HR
-  centre-cropped to the largest square divisible by the scale, LR and the bicubic
-  restore by PIL bicubic, RGB in ``[0, 1]``, no border removed, PSNR from the mean
-  MSE over the whole set (not a mean of per-image PSNRs; peak 1, where the
-  reference code took the last HR image's maximum, which is ~1), SSIM zero-padded
-  per channel and averaged over images. On Set5 it scores bicubic 3.05 dB (x2)
-  and 2.94 dB (x4) lower than ``standard`` (``tests/test_metrics.py`` checks > 2 dB);
-  the gap depends on the images (on DIV2K's 0004 alone, ``paper`` is 1.2 dB higher).
+The registry ``METRICS`` (``{name: Metric}``) is the one list of what is
+reported: :func:`srgan_lib.protocols.score_image` computes every entry per image,
+:mod:`srgan_lib.evaluate` stores them, and ``runlog``, ``tables`` and ``ablation``
+take their columns from it. To add a metric, write ``def my_metric(sr, hr, scoring)
+-> float`` and add one :class:`Metric` entry (``tests/test_metrics_registry.py``).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import ConfigError, DataError
-from .images import luma, mod_crop, rgb_to_y
-from .resize import imresize
-
-PROTOCOLS = ("standard", "paper")
-#: The resize method each protocol makes its LR (and bicubic) images with.
-PROTOCOL_RESIZE = {"standard": "matlab", "paper": "pil"}
+from .errors import DataError
 
 
 def _crop(x, border: int):
@@ -117,12 +103,6 @@ def gaussian_1d(size: int = 11, sigma: float = 1.5):
     return g / g.sum()
 
 
-def gaussian_window(size: int = 11, sigma: float = 1.5):
-    """The 2-d Gaussian window of SSIM (Wang et al. 2004): ``size x size`` float64, sum 1."""
-    g = gaussian_1d(size, sigma)
-    return torch.outer(g, g)
-
-
 def ssim(sr, hr, data_range: float = 1.0, crop_border: int = 0, padding: str = "valid",
          window_size: int = 11, sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03):
     """Mean structural similarity per image (Wang et al. 2004), eqs. (10)-(14) per window.
@@ -190,126 +170,100 @@ def global_ssim(sr, hr, data_range: float = 1.0):
     return value.mean(dim=1)
 
 
-# ----------------------------------------------------------------------------- protocols
+# ----------------------------------------------------------------------------- the registry
 
 
-def check_protocol(protocol: str) -> str:
-    """``protocol`` if it is one of ``PROTOCOLS``, else a :class:`ConfigError` naming them."""
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"protocol={protocol!r}: use one of {PROTOCOLS}")
-    return protocol
+@dataclass(frozen=True)
+class Scoring:
+    """What a protocol fixes for scoring one pair (see :func:`srgan_lib.protocols.scoring`).
 
-
-def paper_crop(hr: np.ndarray, scale: int) -> np.ndarray:
-    """Centre crop to the largest square divisible by ``scale`` (the paper protocol).
-
-    Offsets are rounded like torchvision's ``CenterCrop`` (Python ``round``), which
-    the reference code used, so that the same pixels are kept.
+    Attributes:
+        data_range: MAX of eq. (9) and L of eq. (14): 255 for the ``standard`` luma, 1 for ``paper``'s RGB.
+        crop_border: pixels removed from every side before scoring.
+        ssim_padding: ``"valid"`` or ``"zero"`` (see :func:`ssim`).
+        pooled: a set's PSNR is that of its mean MSE (the paper's reference code),
+            not the mean of the per-image PSNRs.
     """
-    h, w = hr.shape[:2]
-    side = min(h, w) - min(h, w) % scale
-    top, left = int(round((h - side) / 2.0)), int(round((w - side) / 2.0))
-    return hr[top : top + side, left : left + side]
+
+    data_range: float = 1.0
+    crop_border: int = 0
+    ssim_padding: str = "valid"
+    pooled: bool = False
 
 
-def make_pair(hr: np.ndarray, scale: int, protocol: str = "standard", resize_method: str | None = None,
-              device=None):
-    """The scored HR image and its LR input under ``protocol``.
+def image_psnr(sr, hr, scoring: Scoring) -> float:
+    """PSNR in dB (eq. 9) of one pair: ``1 x C x H x W`` float64 in ``[0, scoring.data_range]``."""
+    return float(psnr_from_mse(mse(sr, hr, scoring.crop_border), scoring.data_range)[0])
+
+
+def image_ssim(sr, hr, scoring: Scoring) -> float:
+    """Mean SSIM (eqs. 10-14) of one pair: ``1 x C x H x W`` float64 in ``[0, scoring.data_range]``."""
+    return float(ssim(sr, hr, data_range=scoring.data_range, crop_border=scoring.crop_border,
+                      padding=scoring.ssim_padding)[0])
+
+
+def mean_over_images(name: str, per_image: list[dict], scoring: Scoring) -> float:
+    """A set's value: the mean of the per-image values ``row[name]``."""
+    return float(np.mean([row[name] for row in per_image]))
+
+
+def psnr_over_images(name: str, per_image: list[dict], scoring: Scoring) -> float:
+    """A set's PSNR: the PSNR of the mean MSE when ``scoring.pooled``, else the mean of per-image PSNRs."""
+    if scoring.pooled:
+        return float(psnr_from_mse(np.mean([row["mse"] for row in per_image]), scoring.data_range))
+    return mean_over_images(name, per_image, scoring)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One entry of :data:`METRICS`.
+
+    Attributes:
+        fn: ``fn(sr, hr, scoring) -> float`` on one prepared pair (``1 x C x H x W``
+            float64 in ``[0, scoring.data_range]``, as :func:`srgan_lib.protocols.score_image` makes them).
+        label: the column label (``"PSNR"``).
+        digits: decimals shown in the tables.
+        unit: the unit after a value (``"dB"``), or ``""``.
+        over_images: ``(name, per_image rows, scoring) -> float``, the set's value
+            from the per-image rows (default: their mean).
+    """
+
+    fn: Callable[..., float]
+    label: str
+    digits: int
+    unit: str = ""
+    over_images: Callable[[str, list, Scoring], float] = mean_over_images
+
+    @property
+    def suffix(self) -> str:
+        """What follows a value in a sentence: ``" dB"``, or ``""`` for a unitless metric."""
+        return f" {self.unit}" if self.unit else ""
+
+
+#: The metrics reported everywhere (tables, CSV files, validation logs), in column order.
+METRICS: dict[str, Metric] = {
+    "psnr": Metric(image_psnr, "PSNR", digits=2, unit="dB", over_images=psnr_over_images),
+    "ssim": Metric(image_ssim, "SSIM", digits=4),
+}
+
+
+def score_pair(sr, hr, scoring: Scoring) -> dict[str, float]:
+    """Every metric of one prepared pair: ``{"mse": ..., name: value for each of METRICS}``.
+
+    ``mse`` (on the ``data_range`` scale, border removed) is kept with each image
+    for :func:`psnr_over_images`.
 
     Args:
-        hr: ``H x W x 3`` uint8 RGB.
-        scale: 2, 4, ...
-        protocol: ``"standard"`` (mod-crop) or ``"paper"`` (square centre crop).
-        resize_method: how LR is made; ``None`` = the protocol's own
-            (``PROTOCOL_RESIZE``: MATLAB bicubic for standard, PIL for paper).
-        device: where the resize arithmetic runs (same result; see :func:`imresize`).
-
-    Returns:
-        (hr, lr): uint8 ``H' x W' x 3`` and ``H'/scale x W'/scale x 3``.
+        sr, hr: ``1 x C x H x W`` float64 tensors in ``[0, scoring.data_range]``.
     """
-    check_protocol(protocol)
-    method = resize_method or PROTOCOL_RESIZE[protocol]
-    hr = paper_crop(hr, scale) if protocol == "paper" else mod_crop(hr, scale)
-    if min(hr.shape[:2]) < scale:
-        raise DataError(f"image of {hr.shape[1]}x{hr.shape[0]} pixels is smaller than scale {scale}")
-    h, w = hr.shape[:2]
-    return hr, imresize(hr, size=(h // scale, w // scale), method=method, device=device)
+    row = {"mse": float(mse(sr, hr, scoring.crop_border)[0])}
+    row.update({name: metric.fn(sr, hr, scoring) for name, metric in METRICS.items()})
+    return row
 
 
-def _luma_tensor(rgb_u8: torch.Tensor) -> torch.Tensor:
-    """:func:`srgan_lib.images.rgb_to_y` on a tensor: ``1 x 3 x H x W`` integer values -> ``1 x 1 x H x W`` float64.
-
-    The same float64 operations (:func:`srgan_lib.images.luma`), so the same
-    rounded luma on any device; ``tests/test_metrics.py`` checks it against the NumPy original.
-    """
-    rgb = rgb_u8.to(torch.float64)
-    return torch.clamp(torch.round(luma(rgb[:, 0:1], rgb[:, 1:2], rgb[:, 2:3])), 0, 255)
-
-
-def reference(hr: np.ndarray, protocol: str = "standard", single_channel: bool = False, device="cpu"):
-    """The HR side of :func:`score_image`, made once when several methods are scored against one image.
-
-    Returns:
-        Tensor: float64 on ``device``: ``1 x 1 x H x W`` luma in ``[0, 255]``
-        (``standard``) or ``1 x 3 x H x W`` RGB in ``[0, 1]`` (``paper``).
-    """
-    check_protocol(protocol)
-    if protocol == "standard":
-        hr_c = hr[..., 0] if single_channel else rgb_to_y(hr)
-        return torch.from_numpy(hr_c.astype(np.float64))[None, None].to(device)
-    return torch.from_numpy(hr.astype(np.float64) / 255.0).permute(2, 0, 1)[None].to(device)
-
-
-def score_image(sr, hr: np.ndarray, scale: int, protocol: str = "standard", single_channel: bool = False,
-                device="cpu", ref: torch.Tensor | None = None):
-    """Score one restored image against its HR image under ``protocol``.
-
-    Args:
-        sr: the restored image: ``H x W x 3`` uint8, or a tensor ``1 x 3 x H x W``
-            float in ``[0, 1]`` (rounded to uint8 for ``standard``, on its way to
-            ``device``, used as is for ``paper``, whose reference code did not
-            round the network's output).
-        hr: ``H x W x 3`` uint8 (as returned by :func:`make_pair`).
-        single_channel: the HR file had one channel: ``standard`` scores its
-            intensities (channel 0) instead of the Y channel.
-        device: where the float64 arithmetic runs (a GPU makes 2K images fast;
-            the numbers are the same).
-        ref: ``reference(hr, protocol, single_channel, device)``, when already made.
-
-    Returns:
-        dict with ``mse`` (on the protocol's scale), ``psnr`` and ``ssim`` (floats).
-    """
-    check_protocol(protocol)
-    b = reference(hr, protocol, single_channel, device) if ref is None else ref
-    if protocol == "standard":
-        if isinstance(sr, np.ndarray):
-            sr_c = sr[..., 0] if single_channel else rgb_to_y(sr)
-            a = torch.from_numpy(sr_c.astype(np.float64))[None, None].to(device)
-        else:  # to_uint8's rounding, then rgb_to_y's luma, where the tensor is going
-            u8 = sr.detach().to(device=device, dtype=torch.float32).mul(255.0).round_().clamp_(0, 255)
-            a = u8[:, 0:1].double() if single_channel else _luma_tensor(u8)
-        value_mse = mse(a, b, crop_border=scale)
-        return {"mse": float(value_mse[0]), "psnr": float(psnr_from_mse(value_mse, 255.0)[0]),
-                "ssim": float(ssim(a, b, data_range=255.0, crop_border=scale)[0])}
-    if isinstance(sr, np.ndarray):
-        a = torch.from_numpy(sr.astype(np.float64) / 255.0).permute(2, 0, 1)[None].to(device)
-    else:
-        a = sr.detach().to(device=device, dtype=torch.float64).clamp(0, 1)
-    value_mse = mse(a, b)
-    return {"mse": float(value_mse[0]), "psnr": float(psnr_from_mse(value_mse)[0]),
-            "ssim": float(ssim(a, b, padding="zero")[0])}
-
-
-def aggregate(per_image: list[dict], protocol: str) -> tuple[float, float]:
-    """Dataset PSNR and SSIM from per-image scores under ``protocol``.
-
-    ``standard`` averages per-image PSNRs; ``paper`` takes the PSNR of the mean
-    MSE (peak 1), as the reference code did. SSIM is the mean over images in both.
-    """
-    check_protocol(protocol)
+def set_values(per_image: list[dict], scoring: Scoring) -> dict[str, float]:
+    """A set's value of every metric (``{name: value}``) from the rows of :func:`score_pair`; NaN for no image."""
     if not per_image:
-        return math.nan, math.nan
-    ssim_mean = float(np.mean([r["ssim"] for r in per_image]))
-    if protocol == "paper":
-        return float(psnr_from_mse(np.mean([r["mse"] for r in per_image]))), ssim_mean
-    return float(np.mean([r["psnr"] for r in per_image])), ssim_mean
+        return {name: math.nan for name in METRICS}
+    return {name: metric.over_images(name, per_image, scoring) for name, metric in METRICS.items()}
+

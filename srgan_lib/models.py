@@ -25,9 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import SUPPORTED_SCALES, UPSAMPLE_SKIPS
 from .errors import ConfigError
-
-UPSAMPLE_SKIPS = ("none", "bicubic")
 
 
 class ResidualBlock(nn.Module):
@@ -122,8 +121,8 @@ class Generator(nn.Module):
     def __init__(self, scale: int = 4, num_feat: int = 64, num_block: int = 16,
                  upsample_skip: str = "none") -> None:
         super().__init__()
-        if scale not in (2, 4, 8):
-            raise ConfigError(f"Generator(scale={scale}): use 2, 4 or 8")
+        if scale not in SUPPORTED_SCALES:
+            raise ConfigError(f"Generator(scale={scale}): use one of {SUPPORTED_SCALES}")
         if upsample_skip not in UPSAMPLE_SKIPS:
             raise ConfigError(f"Generator(upsample_skip={upsample_skip!r}): use one of {UPSAMPLE_SKIPS}")
         if num_feat < 1 or num_block < 0:

@@ -35,7 +35,7 @@ def notebook_paths(only: list[str] | None = None) -> list[Path]:
 
 def run_notebook(path: Path, out_dir: Path, timeout: int | None = None) -> float:
     """Execute one notebook in a fresh kernel; write the executed copy atomically; return seconds."""
-    import nbformat
+    import nbformat  # deferred: nbclient starts Jupyter machinery only the main job needs
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)

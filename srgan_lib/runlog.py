@@ -10,7 +10,8 @@ d_x, d_g_z, lr, time``
 of D(G(z)) on SR images (the paper's notation, eq. (8)); ``time`` is the run's
 wall-clock seconds (summed over resumes). Terms that a phase does not compute
 (everything but ``g_pixel``/``g_total`` in the MSE warm-up) are left empty.
-``val.csv`` holds ``step, psnr, ssim`` of each validation. On resume both files
+``val.csv`` holds the step and one column per metric of
+:data:`srgan_lib.metrics.METRICS` (``step, psnr, ssim``) of each validation. On resume both files
 are cut back to the checkpoint's step, so that they read as if the run had
 never stopped.
 """
@@ -19,17 +20,24 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
-import os
+import json
 from pathlib import Path
 
+from torch.utils.tensorboard import SummaryWriter
+
+from . import losses
+from .config import TrainConfig
+from .errors import ConfigError
 from .fileio import atomic_write_text
+from .metrics import METRICS
 
-logger = logging.getLogger(__name__)
-
-LOSS_KEYS = ("g_pixel", "g_content", "g_adv", "g_tv", "g_total", "d_real", "d_fake", "d_total", "d_x", "d_g_z")
+#: D(x) and D(G(z)) (``Trainer.d_step``), logged with the losses.
+D_OUTPUTS = ("d_x", "d_g_z")
+#: The loss columns of ``metrics.csv``: G's terms and total, D's loss, D's outputs.
+LOSS_KEYS = (*losses.G_KEYS, *losses.D_KEYS, *D_OUTPUTS)
 METRICS_COLUMNS = ("step", "phase", *LOSS_KEYS, "lr", "time")
-VAL_COLUMNS = ("step", "psnr", "ssim")
+#: The columns of ``val.csv``: the step, then one per metric of the registry (``psnr, ssim``).
+VAL_COLUMNS = ("step", *METRICS)
 
 
 def _fmt(value) -> str:
@@ -66,35 +74,38 @@ class _CsvLog:
 
 
 class RunLog:
-    """CSV files and (when installed) TensorBoard for one run folder.
+    """CSV files and TensorBoard for one run folder.
 
     Args:
         run_dir: the run folder.
         resume_step: None for a fresh run (files started anew), else the
             checkpoint's step (rows after it dropped; TensorBoard purges them too).
-        tensorboard: try to open a ``SummaryWriter`` in ``run_dir/tb``.
+        tensorboard: write TensorBoard event files into ``run_dir/tb``.
     """
 
     def __init__(self, run_dir: Path, resume_step: int | None = None, tensorboard: bool = True):
         run_dir = Path(run_dir)
         self.metrics = _CsvLog(run_dir / "metrics.csv", METRICS_COLUMNS, resume_step)
         self.val = _CsvLog(run_dir / "val.csv", VAL_COLUMNS, resume_step)
-        self.writer = _summary_writer(run_dir / "tb", resume_step) if tensorboard else None
+        # TensorBoard hides what the stopped run logged at purge_step and later: the checkpoint's step stays
+        purge_step = resume_step + 1 if resume_step is not None else None
+        self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=purge_step) if tensorboard else None
 
     def log_losses(self, step: int, phase: str, values: dict, lr: float, time_s: float) -> None:
         """One metrics row; ``values`` maps a subset of :data:`LOSS_KEYS` to floats."""
         self.metrics.write({"step": step, "phase": phase, **values, "lr": lr, "time": round(time_s, 3)})
         if self.writer is not None:
             for key, value in values.items():
-                group = "D" if key in ("d_x", "d_g_z") else "loss"
+                group = "D" if key in D_OUTPUTS else "loss"
                 self.writer.add_scalar(f"{group}/{key}", value, step)
             self.writer.add_scalar("lr", lr, step)
 
-    def log_val(self, step: int, psnr: float, ssim: float) -> None:
-        self.val.write({"step": step, "psnr": psnr, "ssim": ssim})
+    def log_val(self, step: int, values: dict[str, float]) -> None:
+        """One ``val.csv`` row; ``values`` maps each metric of ``METRICS`` to the validation set's value."""
+        self.val.write({"step": step, **values})
         if self.writer is not None:
-            self.writer.add_scalar("val/psnr", psnr, step)
-            self.writer.add_scalar("val/ssim", ssim, step)
+            for name, value in values.items():
+                self.writer.add_scalar(f"val/{name}", value, step)
 
     def close(self) -> None:
         self.metrics.close()
@@ -103,22 +114,16 @@ class RunLog:
             self.writer.close()
 
 
-_TB_WARNED = False
+CONFIG = "config.json"  #: a run's settings, written first (srgan_lib.train)
 
 
-def _summary_writer(log_dir: Path, purge_step: int | None):
-    """A TensorBoard writer, or None (said once per process) when tensorboard is missing."""
-    global _TB_WARNED
+def read_config(run_dir) -> TrainConfig:
+    """The settings of the run in ``run_dir`` (its ``config.json``): read them, never parse the run's name."""
+    path = Path(run_dir) / CONFIG
     try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as exc:
-        if not _TB_WARNED:
-            logger.warning("TensorBoard logging off (%s); metrics.csv is still written. "
-                           "Install it with `pip install tensorboard`.", exc)
-            _TB_WARNED = True
-        return None
-    os.makedirs(log_dir, exist_ok=True)
-    return SummaryWriter(str(log_dir), purge_step=purge_step)
+        return TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read the run's settings ({exc}); is {run_dir} a run folder?") from None
 
 
 def read_metrics(run_dir) -> list[dict]:
@@ -127,7 +132,7 @@ def read_metrics(run_dir) -> list[dict]:
 
 
 def read_val(run_dir) -> list[dict]:
-    """Rows of ``run_dir/val.csv`` (step, psnr, ssim) as floats."""
+    """Rows of ``run_dir/val.csv`` (step and one value per metric: psnr, ssim, ...) as floats."""
     return _read(Path(run_dir) / "val.csv")
 
 

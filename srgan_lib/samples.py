@@ -2,9 +2,9 @@
 
 They need no download, so the ``quick`` and ``smoke`` profiles (and CI) train and
 validate on them. The split is fixed by name so that every machine sees the same
-images; :func:`sample_folder` writes them once as PNG under
-``<data>/samples/{train,val}`` so that every folder-based tool (datasets, the
-``srgan`` command) can use them like any other dataset.
+images; :func:`write_samples` writes them once as PNG into the folder it is given
+(``srgan_lib.datasets`` gives ``<data>/samples/{train,val}``) so that every
+folder-based tool (datasets, the ``srgan`` command) can use them like any other dataset.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import skimage
 
 from .errors import DataError
+from .images import load_image, save_image
 
 #: Validation images (two distinct natural scenes: a cat and a cup of coffee).
 VAL_NAMES = ("chelsea", "coffee")
@@ -31,8 +33,6 @@ TRAIN_NAMES = (
 
 
 def _data_dir() -> Path:
-    import skimage
-
     return Path(skimage.__file__).resolve().parent / "data"
 
 
@@ -55,32 +55,29 @@ def available(split: str = "all") -> list[str]:
 
 def load_sample(name: str) -> np.ndarray:
     """One sample photograph as ``H x W x 3`` uint8 RGB."""
-    from .images import load_image
-
     path = _find(name)
     if path is None:
         raise DataError(f"sample image {name!r} is not in this scikit-image ({_data_dir()}); use one of {available()}")
     return load_image(path)
 
 
-def sample_folder(split: str = "train", root: str | Path | None = None) -> Path:
-    """A folder of PNG files holding the samples of ``split``, written on first use.
+def write_samples(folder: str | Path, split: str = "train") -> Path:
+    """Write the sample photographs of ``split`` into ``folder`` as PNG, once.
 
     Args:
+        folder: the folder to fill (created if needed).
         split: ``"train"`` or ``"val"``.
-        root: parent folder (default ``<data>/samples``).
 
     Returns:
-        Path: ``<root>/<split>`` with one ``<name>.png`` per available image.
+        Path: ``folder``, holding one ``<name>.png`` (``H x W x 3`` uint8 RGB) per available
+        image; files already there are not rewritten.
     """
-    from .config import data_root
-    from .images import save_image
-
+    if split not in ("train", "val"):
+        raise DataError(f"split={split!r}: use 'train' or 'val'")
     names = available(split)
     if not names:
         raise DataError(f"no {split} sample image found in {_data_dir()}: reinstall scikit-image")
-    folder = Path(root) if root is not None else data_root() / "samples"
-    folder = folder / split
+    folder = Path(folder)
     for name in names:
         target = folder / f"{name}.png"
         if not target.is_file():

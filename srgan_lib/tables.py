@@ -7,7 +7,8 @@ both come from :func:`build_table`.
 
 Layout (paper sec. 4.4): one row per crop size (88, 128, 168) with the TV term,
 then the same crops "without tv loss"; columns bicubic PSNR/SSIM and SRGAN
-PSNR/SSIM. For each of the four numbers we show ours, the paper's and the
+PSNR/SSIM, one pair of columns per metric of :data:`srgan_lib.metrics.METRICS`.
+For each number we show ours, the paper's (where it printed one) and the
 difference (ours - paper). Where several seeds ran, ours is ``mean +- std``
 (sample standard deviation over seeds) and a note says, per crop size, whether
 the TV on/off difference exceeds the seed-to-seed spread.
@@ -20,6 +21,12 @@ import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .config import results_dir
+from .evaluate import Stat, seeds, stat
+from .fileio import atomic_write_text
+from .metrics import METRICS
+from .protocols import PROTOCOL_TEXT
 
 #: The paper's Tables 1-2 (DIV2K validation, as printed): bicubic (PSNR, SSIM) and
 #: SRGAN (PSNR, SSIM) per (crop_size, use_tv). Source: the paper
@@ -42,45 +49,13 @@ PAPER_TABLES: dict[int, dict] = {
 }
 #: Table number and file stem per scale, as in the paper.
 TABLE_FILES = {2: ("Table 1", "table1_x2"), 4: ("Table 2", "table2_x4")}
-METRICS = ("psnr", "ssim")
-_DIGITS = {"psnr": 2, "ssim": 4}
+#: The metrics of each pair in PAPER_TABLES, in order (the paper printed no others).
+PAPER_METRICS = ("psnr", "ssim")
 
 
-@dataclass(frozen=True)
-class Stat:
-    """A number over seeds: mean, sample std (0 for one value) and count."""
-
-    values: tuple[float, ...]
-
-    @property
-    def n(self) -> int:
-        return len(self.values)
-
-    @property
-    def mean(self) -> float:
-        return sum(self.values) / self.n
-
-    @property
-    def std(self) -> float:
-        if self.n < 2:
-            return 0.0
-        m = self.mean
-        return math.sqrt(sum((v - m) ** 2 for v in self.values) / (self.n - 1))
-
-    def format(self, digits: int) -> str:
-        text = f"{self.mean:.{digits}f}"
-        return f"{text} ± {self.std:.{digits}f}" if self.n > 1 else text
-
-
-def stat(results) -> dict[str, Stat] | None:
-    """PSNR and SSIM :class:`Stat` of one or more results (objects with ``psnr``/``ssim``), or None."""
-    if results is None:
-        return None
-    if not isinstance(results, (list, tuple)):
-        results = [results]
-    if not results:
-        return None
-    return {m: Stat(tuple(float(getattr(r, m)) for r in results)) for m in METRICS}
+def paper_value(pair: tuple[float, ...] | None, metric: str) -> float | None:
+    """The paper's value of ``metric`` in a pair of ``PAPER_TABLES``; None where it printed none."""
+    return pair[PAPER_METRICS.index(metric)] if pair is not None and metric in PAPER_METRICS else None
 
 
 def row_label(crop_size: int, use_tv: bool) -> str:
@@ -94,9 +69,9 @@ class Table:
 
     Attributes:
         scale: 2 (Table 1) or 4 (Table 2).
-        protocol: ``"standard"`` or ``"paper"`` (see :mod:`srgan_lib.metrics`).
-        rows: dicts with ``label, crop_size, use_tv`` and, per metric ``m`` in
-            psnr/ssim, ``bicubic_m`` / ``srgan_m`` (:class:`Stat` or None) and
+        protocol: ``"standard"`` or ``"paper"`` (see :mod:`srgan_lib.protocols`).
+        rows: dicts with ``label, crop_size, use_tv, seeds`` (SRGAN runs, 0 for none) and, per metric ``m`` of
+            ``METRICS``, ``bicubic_m`` / ``srgan_m`` (:class:`Stat` or None) and
             ``paper_bicubic_m`` / ``paper_srgan_m`` (float or None).
         notes: sentences about TV on/off vs the seed spread.
         footnote: sentences on profile, data, protocol and VGG weights.
@@ -110,7 +85,7 @@ class Table:
 
     @property
     def title(self) -> str:
-        return f"{TABLE_FILES[self.scale][0]}: x{self.scale} upsampling, protocol `{self.protocol}`"
+        return f"{TABLE_FILES.get(self.scale, ('Table',))[0]}: x{self.scale} upsampling, protocol `{self.protocol}`"
 
 
 def _tv_notes(scale: int, runs: dict) -> list[str]:
@@ -119,17 +94,17 @@ def _tv_notes(scale: int, runs: dict) -> list[str]:
     crops = sorted({c for c, _ in runs})
     for crop in crops:
         on, off = stat(runs.get((crop, True))), stat(runs.get((crop, False)))
-        if on is None or off is None or max(on["psnr"].n, off["psnr"].n) < 2:
+        if on is None or off is None or max(seeds(on), seeds(off)) < 2:
             continue
         parts = []
-        for m in METRICS:
+        for m, metric in METRICS.items():
             d = on[m].mean - off[m].mean
             spread = math.sqrt((on[m].std ** 2 + off[m].std ** 2) / 2)
             verdict = "exceeds" if abs(d) > spread else "does not exceed"
-            unit = " dB" if m == "psnr" else ""
-            parts.append(f"{m.upper()} {d:+.{_DIGITS[m] + 1}f}{unit} {verdict} the seed-to-seed std "
-                         f"{spread:.{_DIGITS[m] + 1}f}{unit}")
-        n_on, n_off = on["psnr"].n, off["psnr"].n
+            digits, unit = metric.digits + 1, metric.suffix
+            parts.append(f"{metric.label} {d:+.{digits}f}{unit} {verdict} the seed-to-seed std "
+                         f"{spread:.{digits}f}{unit}")
+        n_on, n_off = seeds(on), seeds(off)
         notes.append(f"x{scale}, crop {crop}: TV on - off ({n_on} vs {n_off} seeds): " + "; ".join(parts) + ".")
     return notes
 
@@ -141,7 +116,7 @@ def build_table(scale: int, protocol: str, bicubic=None, runs: dict | None = Non
     Args:
         scale: 2 or 4 (the paper has no table for other scales; the paper columns stay empty).
         protocol: the protocol ours were scored with (named in the title).
-        bicubic: the bicubic result (an object with ``psnr``/``ssim``, e.g.
+        bicubic: the bicubic result (an object whose ``values`` hold every metric, e.g.
             :class:`srgan_lib.evaluate.EvalResult`), or None to leave the column empty.
         runs: ``{(crop_size, use_tv): [result per seed]}`` (or one result); None
             or missing cells leave the SRGAN columns empty (bicubic-only table).
@@ -158,15 +133,15 @@ def build_table(scale: int, protocol: str, bicubic=None, runs: dict | None = Non
     rows = []
     for use_tv in (True, False):
         for crop in crops:
-            row = {"label": row_label(crop, use_tv), "crop_size": crop, "use_tv": use_tv}
             ours = stat(runs.get((crop, use_tv)))
+            row = {"label": row_label(crop, use_tv), "crop_size": crop, "use_tv": use_tv, "seeds": seeds(ours)}
             paper_srgan = paper["srgan"].get((crop, use_tv)) if paper else None
-            for i, m in enumerate(METRICS):
+            for m in METRICS:
                 # as in the paper, the bicubic numbers appear once, on the rows with TV
                 row[f"bicubic_{m}"] = bic[m] if (bic and use_tv) else None
-                row[f"paper_bicubic_{m}"] = paper["bicubic"][i] if (paper and use_tv) else None
+                row[f"paper_bicubic_{m}"] = paper_value(paper["bicubic"], m) if (paper and use_tv) else None
                 row[f"srgan_{m}"] = ours[m] if ours else None
-                row[f"paper_srgan_{m}"] = paper_srgan[i] if paper_srgan else None
+                row[f"paper_srgan_{m}"] = paper_value(paper_srgan, m)
             rows.append(row)
     return Table(scale, protocol, rows, _tv_notes(scale, runs), list(footnote))
 
@@ -174,9 +149,7 @@ def build_table(scale: int, protocol: str, bicubic=None, runs: dict | None = Non
 def _cell(value, digits: int) -> str:
     if value is None:
         return ""
-    if isinstance(value, Stat):
-        return value.format(digits)
-    return f"{value:.{digits}f}"
+    return value.format(digits) if isinstance(value, Stat) else f"{value:.{digits}f}"
 
 
 def _diff(ours, paper, digits: int) -> str:
@@ -185,22 +158,24 @@ def _diff(ours, paper, digits: int) -> str:
     return f"{ours.mean - paper:+.{digits}f}"
 
 
-_GROUPS = (("bicubic", "psnr", "Bicubic PSNR"), ("bicubic", "ssim", "Bicubic SSIM"),
-           ("srgan", "psnr", "SRGAN PSNR"), ("srgan", "ssim", "SRGAN SSIM"))
+def _groups() -> list[tuple[str, str, str]]:
+    """``(kind, metric, column label)`` per number of a row: every metric for bicubic, then for SRGAN."""
+    return [(kind, m, f"{name} {metric.label}") for kind, name in (("bicubic", "Bicubic"), ("srgan", "SRGAN"))
+            for m, metric in METRICS.items()]
 
 
 def to_markdown(table: Table) -> str:
     """The table as Markdown: for each number, ours | paper | ours - paper; then notes and footnote."""
     header = [""]
-    for _, _, name in _GROUPS:
+    for _, _, name in _groups():
         header += [f"{name} (ours)", "(paper)", "Δ"]
     lines = [f"### {table.title}", "", "| " + " | ".join(header) + " |",
              "| --- " + "| ---: " * (len(header) - 1) + "|"]
     for row in table.rows:
         cells = [row["label"]]
-        for kind, m, _ in _GROUPS:
-            ours, paper = row[f"{kind}_{m}"], row[f"paper_{kind}_{m}"]
-            cells += [_cell(ours, _DIGITS[m]), _cell(paper, 4), _diff(ours, paper, _DIGITS[m])]
+        for kind, m, _ in _groups():
+            ours, paper, digits = row[f"{kind}_{m}"], row[f"paper_{kind}_{m}"], METRICS[m].digits
+            cells += [_cell(ours, digits), _cell(paper, 4), _diff(ours, paper, digits)]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     for note in table.notes:
@@ -212,8 +187,10 @@ def to_markdown(table: Table) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-CSV_COLUMNS = ("table", "scale", "protocol", "row", "crop_size", "use_tv", "seeds",
-               *(f"{k}_{m}{s}" for k, m, _ in _GROUPS for s in ("", "_std", "_paper", "_diff")))
+def csv_columns() -> tuple[str, ...]:
+    """The CSV header: the row's keys, then mean, std, paper and difference of each number."""
+    return ("table", "scale", "protocol", "row", "crop_size", "use_tv", "seeds",
+            *(f"{k}_{m}{s}" for k, m, _ in _groups() for s in ("", "_std", "_paper", "_diff")))
 
 
 def csv_rows(table: Table) -> list[dict]:
@@ -223,8 +200,8 @@ def csv_rows(table: Table) -> list[dict]:
         rec = {"table": TABLE_FILES[table.scale][0] if table.scale in TABLE_FILES else "",
                "scale": table.scale, "protocol": table.protocol, "row": row["label"],
                "crop_size": row["crop_size"], "use_tv": int(row["use_tv"]),
-               "seeds": row["srgan_psnr"].n if row["srgan_psnr"] else ""}
-        for kind, m, _ in _GROUPS:
+               "seeds": row["seeds"] or ""}
+        for kind, m, _ in _groups():
             ours, paper = row[f"{kind}_{m}"], row[f"paper_{kind}_{m}"]
             rec[f"{kind}_{m}"] = f"{ours.mean:.6f}" if ours else ""
             rec[f"{kind}_{m}_std"] = f"{ours.std:.6f}" if ours else ""
@@ -247,8 +224,6 @@ def write_tables(tables: list[Table], folder, heading: str | None = None, suffix
     Returns:
         dict: ``{scale: (markdown path, csv path)}``.
     """
-    from .fileio import atomic_write_text
-
     folder = Path(folder)
     written = {}
     for scale in sorted({t.scale for t in tables}):
@@ -259,21 +234,13 @@ def write_tables(tables: list[Table], folder, heading: str | None = None, suffix
             parts += [heading, ""]
         parts += [to_markdown(t) for t in group]
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(buf, fieldnames=csv_columns(), lineterminator="\n")
         writer.writeheader()
         for t in group:
             writer.writerows(csv_rows(t))
         md = atomic_write_text(folder / f"{stem}{suffix}.md", "\n".join(parts))
         written[scale] = (md, atomic_write_text(folder / f"{stem}{suffix}.csv", buf.getvalue()))
     return written
-
-
-PROTOCOL_TEXT = {
-    "standard": "Y channel (BT.601), `scale` pixels of border removed, LR by MATLAB-compatible bicubic, "
-                "mean of per-image PSNR/SSIM (valid-window SSIM)",
-    "paper": "RGB in [0, 1], HR centre-cropped to a square, LR and bicubic by PIL, no border removed, "
-             "PSNR of the set's mean MSE, zero-padded SSIM: the protocol the paper's numbers appear to use",
-}
 
 
 def footnote(profile: str, protocol: str, val_data: str, val_count: int, train_data: str | None = None,
@@ -310,3 +277,23 @@ def footnote(profile: str, protocol: str, val_data: str, val_count: int, train_d
     if schedule:
         notes.append(schedule)
     return notes
+
+
+def write_bicubic_tables(results: dict, profile_name: str, dataset: str, out_dir=None) -> dict[int, tuple[Path, Path]]:
+    """Write the bicubic columns of Tables 1 (x2) and 2 (x4), ours beside the paper's, one section per protocol.
+
+    Args:
+        results: ``{(scale, protocol): EvalResult}`` from :func:`srgan_lib.evaluate.score_bicubic`.
+        profile_name: selects the folder (``<results_dir(profile)>/tables``) and is named in the footnote.
+        dataset: the data's name for the footnote (``"div2k"``, ``"samples"``, a folder).
+        out_dir: overrides the folder.
+
+    Returns:
+        dict: ``{scale: (markdown path, csv path)}``: ``table1_x2_bicubic.{md,csv}`` and
+        ``table2_x4_bicubic.{md,csv}``, never the full tables of notebook 05.
+    """
+    out = Path(out_dir) if out_dir is not None else results_dir(profile_name) / "tables"
+    built = [build_table(scale, protocol, res, footnote=footnote(profile_name, protocol, str(dataset), res.count))
+             for (scale, protocol), res in results.items()]
+    return write_tables(built, out, heading="Bicubic columns only; notebook 05 adds the SRGAN columns "
+                                            "(`table1_x2.md`, `table2_x4.md`).", suffix="_bicubic")

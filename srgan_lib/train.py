@@ -17,7 +17,7 @@ started afresh when the GAN phase begins. Both optimisers are Adam(lr, betas)
 (paper sec. 4).
 
 Reproducibility: seeds are set once (:func:`srgan_lib.config.seed_everything`);
-the batch of step k depends only on (seed, k) (:func:`srgan_lib.data.train_batches`);
+the batch of step k depends only on (seed, k) (:func:`srgan_lib.batches.train_batches`);
 checkpoints hold every state including the RNGs, so a run killed at any moment
 and resumed ends with the same weights as one never stopped (on the same
 machine, CPU: bit for bit).
@@ -37,37 +37,31 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
-from . import config, data, distributed
-from .checkpoint import (GENERATOR, load_checkpoint, load_generator, rng_state, save_checkpoint, save_generator,
-                         set_rng_state)
+from . import batches, config, data, datasets, distributed, evaluate, runlog
+from .checkpoint import (
+    GENERATOR,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    save_generator,
+    set_rng_state,
+)
 from .errors import ConfigError, UserError
-from .fileio import atomic_write_text
+from .fileio import atomic_write_text, check_writable
 from .runlog import LOSS_KEYS, RunLog
 from .trainer import Trainer
+from .upscale import upscale
 
-__all__ = ["train", "Trainer", "load_generator", "DivergenceError", "resolve_device", "check_run_dir"]
+__all__ = ["train", "Trainer", "DivergenceError", "check_run_dir"]
 
-#: Config fields that may differ when a run is resumed (they do not change the numbers).
-RESUMABLE_KEYS = frozenset({"device", "num_workers"})
-#: Validation images larger than this (LR pixels a side) are upscaled in tiles.
-VAL_TILE = 256
+#: Config fields that may differ when a run is resumed (they do not change the numbers), and removed ones.
+RESUMABLE_KEYS = frozenset({"device"}) | config.REMOVED_KEYS
 
 
 class DivergenceError(UserError, FloatingPointError):
     """A loss became NaN or infinite; the run stopped, its last good checkpoint kept."""
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` -> CUDA if available else CPU; ``"cuda"`` without CUDA is a :class:`ConfigError`."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: CUDA is not available on this machine "
-                          "(torch.cuda.is_available() is False); use --device cpu or auto")
-    if name not in ("cpu", "cuda"):
-        raise ConfigError(f"device={name!r}: use 'auto', 'cpu' or 'cuda'")
-    return torch.device(name)
 
 
 def check_run_dir(run_dir: Path, cfg: config.TrainConfig) -> bool:
@@ -76,7 +70,7 @@ def check_run_dir(run_dir: Path, cfg: config.TrainConfig) -> bool:
     Raises:
         ConfigError: ``config.json`` differs from ``cfg`` (naming the fields).
     """
-    path = Path(run_dir) / "config.json"
+    path = Path(run_dir) / runlog.CONFIG
     if not path.is_file():
         return False
     try:
@@ -130,7 +124,7 @@ def train(cfg: config.TrainConfig, run_dir=None, resume: bool = True, progress: 
         DataError: missing data folders. DivergenceError: a NaN/inf loss.
     """
     run_dir = Path(run_dir) if run_dir is not None else config.runs_dir(cfg.profile) / config.run_name(cfg)
-    device = resolve_device(cfg.device)
+    device = distributed.resolve_device(cfg.device)
     if device.type == "cuda" and distributed.env_world_size() > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
@@ -142,8 +136,6 @@ def train(cfg: config.TrainConfig, run_dir=None, resume: bool = True, progress: 
 
 
 def _train(cfg, run_dir, device, info, resume, progress, on_checkpoint) -> Path:
-    from .upscale import check_writable
-
     # every rank reads the folder before rank 0 writes anything into it
     finished = check_run_dir(run_dir, cfg) and (run_dir / GENERATOR).is_file()
     distributed.barrier(info)
@@ -151,8 +143,8 @@ def _train(cfg, run_dir, device, info, resume, progress, on_checkpoint) -> Path:
         if progress:
             print(f"{run_dir}: finished already (generator.pt present); not training again")
         return run_dir
-    folders = (config.data_folder(cfg.train_data, "train"),
-               config.data_folder(cfg.val_data, "val") if cfg.val_images > 0 else None)
+    folders = (datasets.data_folder(cfg.train_data, "train"),
+               datasets.data_folder(cfg.val_data, "val") if cfg.val_images > 0 else None)
     ckpt = load_checkpoint(run_dir) if run_dir.is_dir() else None
     if ckpt is not None:  # also when config.json was lost: the checkpoint carries its own config
         _require_same_config(ckpt["config"], cfg, run_dir)
@@ -173,7 +165,7 @@ def _train(cfg, run_dir, device, info, resume, progress, on_checkpoint) -> Path:
         set_rng_state(ckpt["rng"])
         step, wall_before = int(ckpt["step"]), float(ckpt["wall_time"])
     elif info.is_main:
-        atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
+        atomic_write_text(run_dir / runlog.CONFIG, cfg.to_json() + "\n")
     log_window = ckpt.get("log_window", {"keys": [], "rows": []}) if ckpt is not None else None
     return _Loop(cfg, run_dir, trainer, dataset, folders, step, wall_before, log_window,
                  progress, on_checkpoint).run()
@@ -194,8 +186,6 @@ class _Loop:
         self.dist = trainer.dist
         self.is_main = self.dist.is_main  # rank 0 writes every file
         self.log = RunLog(run_dir, resume_step=step if resumed else None) if self.is_main else None
-        from tqdm.auto import tqdm
-
         self.bar = tqdm(total=cfg.total_iters, initial=step, desc=config.run_name(cfg), disable=not progress,
                         unit="it", dynamic_ncols=True)
         self.start = time.perf_counter()
@@ -210,12 +200,12 @@ class _Loop:
         cfg, trainer = self.cfg, self.trainer
         device = trainer.device
         self._meta(finished=False)
-        batches = data.train_batches(self.dataset, cfg.batch_size, cfg.seed, start_step=self.step, device=device,
-                                     rank=self.dist.rank, world_size=self.dist.world_size)
+        stream = batches.train_batches(self.dataset, cfg.batch_size, cfg.seed, start_step=self.step, device=device,
+                                       rank=self.dist.rank, world_size=self.dist.world_size)
         try:
             while self.step < cfg.total_iters:
                 phase = trainer.phase_at(self.step)
-                lr_img, hr_img = next(batches)
+                lr_img, hr_img = next(stream)
                 terms = distributed.mean_terms(self.dist, trainer.step(lr_img, hr_img, self.step))
                 self.keys = [k for k in LOSS_KEYS if k in terms]
                 # stays on the device: checked (one host sync) at the next log, validation or checkpoint,
@@ -275,20 +265,17 @@ class _Loop:
         self.bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items()}, refresh=False)
 
     def _validate(self) -> None:
-        from . import evaluate
-        from .upscale import upscale
-
         if not self.is_main:  # rank 0 validates; the others wait for it
             distributed.barrier(self.dist)
             return
         gen = self.trainer.generator
         res = evaluate.evaluate_images(self.folders[1], self.cfg.scale, protocol="standard",
-                                       upscale_fn=lambda lr: upscale(gen, lr, tile=VAL_TILE),
+                                       upscale_fn=lambda lr: upscale(gen, lr, tile=config.TILE),
                                        resize_method=self.cfg.resize_method, limit=self.cfg.val_images,
                                        max_side=self.cfg.val_max_side)
         if self.log is not None:
-            self.log.log_val(self.step, float(res.psnr), float(res.ssim))
-        self.bar.set_postfix_str(f"val {float(res.psnr):.2f} dB", refresh=False)
+            self.log.log_val(self.step, res.values)
+        self.bar.set_postfix_str(f"val {res.values['psnr']:.2f} dB", refresh=False)
         distributed.barrier(self.dist)
 
     def _checkpoint(self) -> None:

@@ -74,8 +74,7 @@ class Trainer:
         self.memory_format = torch.channels_last if cuda and cfg.channels_last else torch.contiguous_format
         self.generator = models.Generator(cfg.scale, cfg.num_feat, cfg.num_block, cfg.upsample_skip)
         self.discriminator = models.Discriminator(cfg.d_num_feat, cfg.d_fc)
-        self.loss = losses.GeneratorLoss(cfg.pixel_weight, cfg.content_weight, cfg.adv_weight,
-                                         cfg.effective_tv_weight, cfg.vgg_layer, cfg.vgg_weights)
+        self.loss = losses.GeneratorLoss.from_config(cfg)
         for net in (self.generator, self.discriminator, self.loss):
             net.to(self.device, memory_format=self.memory_format)
         self.g_net = distributed.wrap(self.generator, dist_info, self.device)

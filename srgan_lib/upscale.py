@@ -23,14 +23,18 @@ and x4 (see :func:`receptive_radius`); the default margin is that radius.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .checkpoint import load_generator
+from .config import TILE
 from .errors import CheckpointError, ConfigError, DataError
+from .fileio import check_writable
+from .images import list_images, load_image, save_image, to_tensor
+from .resize import imresize
 
 #: Support radius (LR pixels) of the bicubic kernel of ``upsample_skip="bicubic"``.
 _BICUBIC_RADIUS = 2
@@ -119,7 +123,6 @@ def upscale(generator: nn.Module, lr, tile: int | None = None, tile_overlap: int
 
 
 def _expand_inputs(inputs: Iterable) -> list[Path]:
-    from .images import list_images
 
     files: list[Path] = []
     for item in inputs:
@@ -135,24 +138,6 @@ def _expand_inputs(inputs: Iterable) -> list[Path]:
     return files
 
 
-def check_writable(folder: Path) -> Path:
-    """Create ``folder`` if needed and make sure files can be written into it.
-
-    Raises:
-        ConfigError: naming the folder when it cannot be created or written.
-    """
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise ConfigError(f"cannot write to output folder {folder} ({exc.strerror or exc}); "
-                          "choose another folder") from None
-    return folder
-
-
 def load_for_upscale(checkpoint=None, bicubic: bool = False, scale: int | None = None, device: str = "cpu"):
     """The generator and the factor for :func:`upscale_files` (and videos), from the user's arguments.
 
@@ -163,7 +148,6 @@ def load_for_upscale(checkpoint=None, bicubic: bool = False, scale: int | None =
         ConfigError, CheckpointError: no checkpoint without ``bicubic``, a scale the
             checkpoint does not have, or an unreadable checkpoint.
     """
-    from .checkpoint import load_generator
 
     if not bicubic:
         if checkpoint is None:
@@ -180,7 +164,7 @@ def load_for_upscale(checkpoint=None, bicubic: bool = False, scale: int | None =
     return None, scale
 
 
-def upscale_files(inputs, checkpoint=None, out_dir="upscaled", tile: int | None = 256, bicubic: bool = False,
+def upscale_files(inputs, checkpoint=None, out_dir="upscaled", tile: int | None = TILE, bicubic: bool = False,
                   scale: int | None = None, device: str = "cpu", resize_method: str = "matlab",
                   progress: Callable[[Path, Path], None] | None = None) -> list[Path]:
     """Upscale image files (or folders of them) and write PNGs.
@@ -188,7 +172,7 @@ def upscale_files(inputs, checkpoint=None, out_dir="upscaled", tile: int | None 
     Args:
         inputs: image files and/or folders.
         checkpoint: a ``generator.pt``, run folder or training checkpoint
-            (see :func:`srgan_lib.train.load_generator`); unused with ``bicubic``.
+            (see :func:`srgan_lib.checkpoint.load_generator`); unused with ``bicubic``.
         out_dir: output folder (created); files are ``<stem>_srgan_x<s>.png``
             or ``<stem>_bicubic_x<s>.png``.
         tile: tile side in LR pixels for the generator (``None`` = whole image).
@@ -205,7 +189,6 @@ def upscale_files(inputs, checkpoint=None, out_dir="upscaled", tile: int | None 
         DataError, ImageReadError, CheckpointError, ConfigError: user errors, each
             naming the file or argument.
     """
-    from .images import load_image, save_image, to_tensor
 
     files = _expand_inputs(inputs)
     generator, scale = load_for_upscale(checkpoint, bicubic, scale, device)
@@ -214,7 +197,6 @@ def upscale_files(inputs, checkpoint=None, out_dir="upscaled", tile: int | None 
     for path in files:
         img = load_image(path)
         if bicubic:
-            from .resize import imresize
 
             out = imresize(img, scale=scale, method=resize_method)
             target = out_dir / f"{path.stem}_bicubic_x{scale}.png"

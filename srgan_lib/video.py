@@ -27,8 +27,15 @@ from pathlib import Path
 
 import av
 import numpy as np
+from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
 
+from .config import TILE
 from .errors import ConfigError, ImageReadError
+from .fileio import atomic_write, check_writable
+from .images import to_tensor, to_uint8
+from .resize import imresize
+from .upscale import load_for_upscale, upscale
 
 #: Sample rates the AAC encoder takes; a re-encoded track at another rate is resampled to 48 kHz.
 _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
@@ -62,7 +69,6 @@ def input_kind(path) -> str:
         ImageReadError: missing, or neither an image Pillow reads nor a video FFmpeg reads.
         VideoReadError: a media file without a video stream (e.g. audio only).
     """
-    from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     try:
@@ -107,7 +113,7 @@ def frame_to_rgb(frame, width: int | None = None, height: int | None = None) -> 
                             src_color_range="JPEG" if full else "MPEG")
 
 
-def frame_upscaler(generator=None, scale: int | None = None, tile: int | None = 256,
+def frame_upscaler(generator=None, scale: int | None = None, tile: int | None = TILE,
                    side_by_side: bool = False) -> Callable[[np.ndarray], np.ndarray]:
     """The function applied to every frame.
 
@@ -121,9 +127,6 @@ def frame_upscaler(generator=None, scale: int | None = None, tile: int | None = 
         callable: ``H x W x 3`` uint8 RGB -> ``(s*H) x (s*W) x 3`` uint8 RGB, or
         ``(s*H) x (2*s*W) x 3`` side by side (bicubic | SR).
     """
-    from .images import to_tensor, to_uint8
-    from .resize import imresize
-    from .upscale import upscale
 
     if generator is not None:
         scale = int(generator.scale)
@@ -140,7 +143,7 @@ def frame_upscaler(generator=None, scale: int | None = None, tile: int | None = 
     return run
 
 
-def upscale_video(src, out_dir, generator=None, scale: int | None = None, tile: int | None = 256,
+def upscale_video(src, out_dir, generator=None, scale: int | None = None, tile: int | None = TILE,
                   side_by_side: bool = False, crf: int = 18, pix_fmt: str = "yuv420p", codec: str = "libx264",
                   preset: str = "medium", progress: bool = False) -> VideoResult:
     """Upscale every frame of a video into ``out_dir/<stem>_x<s>.mp4``, streamed.
@@ -164,8 +167,6 @@ def upscale_video(src, out_dir, generator=None, scale: int | None = None, tile: 
         VideoReadError: no video stream, an undecodable codec or corrupt data.
         ConfigError: the output folder cannot be written, or bad arguments.
     """
-    from .fileio import atomic_write
-    from .upscale import check_writable
 
     src = Path(src)
     fn = frame_upscaler(generator, scale, tile, side_by_side)
@@ -219,8 +220,6 @@ def _timestamp(pts, time_base: Fraction, fps: Fraction, last: Fraction | None) -
 
 def _transcode(src: Path, dst: str, fn, scale: int, side_by_side: bool, codec: str, pix_fmt: str,
                options: dict, progress: bool) -> tuple:
-    from tqdm.auto import tqdm
-
     try:
         inp = av.open(str(src))
     except (av.error.FFmpegError, OSError, ValueError) as exc:
@@ -277,7 +276,7 @@ def _transcode(src: Path, dst: str, fn, scale: int, side_by_side: bool, codec: s
     return count, fps, (vout.width, vout.height), audio
 
 
-def upscale_videos(videos, checkpoint=None, out_dir="upscaled", tile: int | None = 256, bicubic: bool = False,
+def upscale_videos(videos, checkpoint=None, out_dir="upscaled", tile: int | None = TILE, bicubic: bool = False,
                    scale: int | None = None, device: str = "cpu", side_by_side: bool = False, progress: bool = False,
                    report: Callable[[Path, VideoResult], None] | None = None) -> list[VideoResult]:
     """Upscale video files (see :func:`input_kind`) as :func:`srgan_lib.upscale.upscale_files` does images.
@@ -286,7 +285,6 @@ def upscale_videos(videos, checkpoint=None, out_dir="upscaled", tile: int | None
     ``progress`` as for :func:`upscale_video`; ``report(input_path, result)`` is
     called after each video. Returns one :class:`VideoResult` per video, in order.
     """
-    from .upscale import check_writable, load_for_upscale
 
     generator, scale = load_for_upscale(checkpoint, bicubic, scale, device)
     check_writable(Path(out_dir))

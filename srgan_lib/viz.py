@@ -8,20 +8,31 @@ returns them.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
+import torch
+from PIL import Image
+
+from . import runlog
+from .checkpoint import load_generator
+from .config import TILE
+from .fileio import atomic_write
+from .images import rgb_to_y, to_tensor, to_uint8
+from .metrics import METRICS, psnr
+from .protocols import make_pair
+from .resize import imresize
+from .upscale import upscale
 
 
 def save_figure(fig, path, dpi: int = 110) -> Path:
     """Write ``fig`` as a PNG atomically (temporary file, then rename)."""
-    from .fileio import atomic_write
-
     return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight"))
 
 
 def _plt():
-    import matplotlib
+    import matplotlib  # deferred: the backend is chosen first (headless unless a notebook set one)
 
     if not matplotlib.get_backend().lower().startswith(("module://", "nbagg", "widget", "ipympl", "qt", "tk",
                                                          "gtk", "macosx", "wx")):
@@ -43,16 +54,10 @@ def prepare_triplet(hr, generator=None, scale: int = 4, resize_method: str = "ma
     Returns:
         dict: ``hr``, ``lr``, ``bicubic`` (and ``sr``), each ``H x W x 3`` uint8.
     """
-    from .images import to_tensor, to_uint8
-    from .metrics import make_pair
-    from .resize import imresize
-
     hr, lr = make_pair(np.asarray(hr), scale, "standard", resize_method)
     out = {"hr": hr, "lr": lr, "bicubic": imresize(lr, size=hr.shape[:2], method=resize_method)}
     if generator is not None:
-        from .upscale import upscale
-
-        out["sr"] = to_uint8(upscale(generator, to_tensor(lr), tile=256))[0]
+        out["sr"] = to_uint8(upscale(generator, to_tensor(lr), tile=TILE))[0]
     return out
 
 
@@ -117,7 +122,7 @@ def comparison_figure(panels: dict, box: tuple[int, int, int] | None = None, tit
 
 
 def metrics_vs_crop(built_tables: list, protocol: str = "standard", show_paper: bool | None = None):
-    """PSNR and SSIM against crop size for each scale, TV on and off, bicubic dashed.
+    """Each metric of ``METRICS`` (PSNR, SSIM) against crop size for each scale, TV on and off, bicubic dashed.
 
     Args:
         built_tables: :class:`srgan_lib.tables.Table` objects (from the ablation).
@@ -131,10 +136,10 @@ def metrics_vs_crop(built_tables: list, protocol: str = "standard", show_paper: 
     if not chosen:
         raise ValueError(f"metrics_vs_crop: no table for protocol {protocol!r}")
     show_paper = protocol == "paper" if show_paper is None else show_paper
-    fig, axes = plt.subplots(2, len(chosen), figsize=(4.6 * len(chosen), 6), squeeze=False)
+    fig, axes = plt.subplots(len(METRICS), len(chosen), figsize=(4.6 * len(chosen), 3 * len(METRICS)), squeeze=False)
     twins: dict = {}
     for j, table in enumerate(chosen):
-        for i, metric in enumerate(("psnr", "ssim")):
+        for i, (metric, spec) in enumerate(METRICS.items()):
             ax = axes[i, j]
             for use_tv, colour in ((True, "tab:blue"), (False, "tab:orange")):
                 rows = [r for r in table.rows if r["use_tv"] == use_tv and r[f"srgan_{metric}"] is not None]
@@ -158,8 +163,8 @@ def metrics_vs_crop(built_tables: list, protocol: str = "standard", show_paper: 
                 ax.axhline(bic.mean, color="gray", ls="--", label="bicubic")
             ax.set_xticks(sorted({r["crop_size"] for r in table.rows}))
             ax.set_xlabel("crop size (HR pixels)")
-            ax.set_ylabel("PSNR (dB)" if metric == "psnr" else "SSIM")
-            ax.set_title(f"x{table.scale}, {metric.upper()} ({protocol})", fontsize=10)
+            ax.set_ylabel(f"{spec.label} ({spec.unit})" if spec.unit else spec.label)
+            ax.set_title(f"x{table.scale}, {spec.label} ({protocol})", fontsize=10)
             ax.grid(alpha=0.3)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     if (0, 0) in twins:
@@ -179,26 +184,26 @@ def training_curves(run_dirs: dict):
     """Training curves of runs: pixel MSE, validation PSNR, D(x) and D(G(z)); one row per scale.
 
     Args:
-        run_dirs: ``{run name: run folder}`` with ``metrics.csv`` (and ``val.csv``) as
-            :func:`srgan_lib.train.train` writes them; the name's ``_x<scale>_`` picks the row.
+        run_dirs: ``{run name: run folder}`` with ``config.json`` and ``metrics.csv`` (and ``val.csv``)
+            as :func:`srgan_lib.train.train` writes them; each run's scale (its row) and TV setting (solid
+            with TV, dashed without) are read from its ``config.json``.
     """
-    from .runlog import read_metrics, read_val
-
     plt = _plt()
     runs = {name: Path(d) for name, d in run_dirs.items() if (Path(d) / "metrics.csv").is_file()}
     if not runs:
         raise ValueError("training_curves: none of the runs has a metrics.csv yet")
-    scales = sorted({int(name.split("_x")[1].split("_")[0]) if "_x" in name else 0 for name in runs})
+    cfgs = {name: runlog.read_config(run_dir) for name, run_dir in runs.items()}
+    scales = sorted({cfg.scale for cfg in cfgs.values()})
     fig, axes = plt.subplots(len(scales), 3, figsize=(13, 3.4 * len(scales)), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, (name, run_dir) in enumerate(sorted(runs.items())):
-        row = scales.index(int(name.split("_x")[1].split("_")[0]) if "_x" in name else 0)
-        style = {"color": colours[(k // 2) % len(colours)], "ls": "-" if "_tv1" in name or "_tv" not in name else "--",
+        row = scales.index(cfgs[name].scale)
+        style = {"color": colours[(k // 2) % len(colours)], "ls": "-" if cfgs[name].use_tv else "--",
                  "lw": 1.2, "label": name}
-        m = _columns(read_metrics(run_dir))
+        m = _columns(runlog.read_metrics(run_dir))
         axes[row, 0].plot(m["step"], m["g_pixel"], **style)
         if (run_dir / "val.csv").is_file():
-            v = _columns(read_val(run_dir))
+            v = _columns(runlog.read_val(run_dir))
             if len(v.get("step", [])):
                 axes[row, 1].plot(v["step"], v["psnr"], marker=".", **style)
         if "d_x" in m and np.isfinite(m["d_x"]).any():
@@ -220,10 +225,6 @@ def training_curves(run_dirs: dict):
 
 
 def _png(img) -> bytes:
-    import io
-
-    from PIL import Image
-
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(img)).save(buf, format="PNG")
     return buf.getvalue()
@@ -245,12 +246,7 @@ def comparison_widget(hr_images: dict, run_dirs: dict, resize_method: str = "mat
     Returns:
         ipywidgets.VBox: the viewer; ``.children`` are the controls, the caption and the image.
     """
-    import ipywidgets as widgets
-    import torch
-
-    from .images import rgb_to_y
-    from .metrics import psnr
-    from .train import load_generator
+    import ipywidgets as widgets  # deferred: only the notebook viewer needs the widget machinery
 
     images, runs = dict(hr_images), dict(run_dirs)
     if not images or not runs:

@@ -9,8 +9,6 @@ import torch
 from srgan_lib import cli, images
 
 
-
-
 def _one_line_error(capsys, argv, *needles):
     try:
         code = cli.main(argv)

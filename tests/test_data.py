@@ -1,20 +1,17 @@
-"""srgan_lib.data and srgan_lib.cache: bad inputs, crops, LR, determinism, DDP slices, the cache."""
+"""srgan_lib.data: bad inputs, crops, augmentation, LR, determinism, DDP slices, dataset names."""
 
 from __future__ import annotations
 
-import os
 import struct
-import threading
 import warnings
 import zlib
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from srgan_lib import cache, data, resize
-from srgan_lib.errors import ConfigError, DataError, ImageReadError
+from srgan_lib import data, resize
+from srgan_lib.errors import ConfigError, DataError
 
 SCALE, CROP = 4, 16
 
@@ -33,11 +30,9 @@ def folder(tmp_path):
     return d
 
 
-def _ds(folder, tmp_path=None, **kw):
+def _ds(folder, **kw):
     kw.setdefault("cache", "ram")
     kw.setdefault("progress", False)
-    if tmp_path is not None:
-        kw.setdefault("cache_dir", tmp_path / "cache")
     return data.TrainDataset(folder, SCALE, kw.pop("crop_size", CROP), **kw)
 
 
@@ -120,8 +115,8 @@ def test_tiny_images_are_skipped_with_one_warning_or_padded(folder):
     np.testing.assert_array_equal(padded[:10, :12], tiny)
     np.testing.assert_array_equal(padded[10, :12], tiny[8])  # reflection: row 10 mirrors row 8 about row 9
     np.testing.assert_array_equal(padded[:10, 12], tiny[:, 10])
-    lr, hr = ds.batch(0, len(ds), seed=0)  # every image, the padded one included, gives a full crop
-    assert hr.shape == (len(ds), 3, 16, 16)
+    lr, hr = ds.host_batch(0, len(ds), seed=0)  # every image, the padded one included, gives a full crop
+    assert hr.shape == (len(ds), 16, 16, 3) and lr.shape == (len(ds), 4, 4, 3)
 
 
 def test_folder_without_usable_image_is_an_error_naming_it(tmp_path):
@@ -151,29 +146,17 @@ def test_crop_not_divisible_by_scale(folder):
         _ds(folder, cache="disk")
 
 
-def test_batch_arguments_are_checked(folder):
-    ds = _ds(folder)
-    with pytest.raises(ConfigError, match=r"batch_size=6 is not divisible by world_size=4"):
-        data.train_batches(ds, 6, seed=0, world_size=4)
-    with pytest.raises(ConfigError, match=r"rank=2, world_size=2"):
-        data.train_batches(ds, 4, seed=0, rank=2, world_size=2)
-    with pytest.raises(ConfigError, match=r"sampling='epochs'"):
-        data.train_batches(ds, 4, seed=0, sampling="epochs")
-
-
 # ----------------------------------------------------------------------------- crops and LR
 
 
-def test_shapes_ranges_and_crops_are_pieces_of_the_images(folder):
+def test_shapes_and_crops_are_pieces_of_the_images(folder):
     ds = _ds(folder, augment=False)
-    lr, hr = next(data.train_batches(ds, 6, seed=3))
-    assert lr.shape == (6, 3, 4, 4) and hr.shape == (6, 3, 16, 16)
-    assert lr.dtype == hr.dtype == torch.float32
-    assert 0 <= hr.min() and hr.max() <= 1 and 0 <= lr.min() and lr.max() <= 1
+    lr, hr = ds.host_batch(0, 6, seed=3)
+    assert lr.shape == (6, 4, 4, 3) and hr.shape == (6, 16, 16, 3)
+    assert lr.dtype == hr.dtype == np.uint8
     for (i, top, left, aug), crop in zip(ds.plan(0, 6, seed=3), hr):
         assert aug == 0
-        expected = ds.images[i][top : top + 16, left : left + 16]
-        np.testing.assert_array_equal((crop.permute(1, 2, 0) * 255).round().byte().numpy(), expected)
+        np.testing.assert_array_equal(crop, ds.images[i][top : top + 16, left : left + 16])
 
 
 def test_augmentation_covers_the_eight_flips_and_rotations(folder):
@@ -193,82 +176,25 @@ def test_augmentation_covers_the_eight_flips_and_rotations(folder):
     assert set(codes.tolist()) == set(range(8))
 
 
-def _near_ties(crops: np.ndarray, out: int, band: float = 1e-3) -> np.ndarray:
-    """N x out x out x 3 mask of the LR pixels whose rounding could go either way in float32.
-
-    MATLAB bicubic of uint8 images rounds after each pass (rows, then columns), and the
-    symmetric kernel makes exact .5 ties common (~1 % of the pixels at x2: the mean of two
-    neighbours with an odd sum). Computed in float64 a tie is exact; the float32 fast path
-    and the tensor path land within float32's error of it (<= 16 terms of <= 255 x |w| <= 1:
-    < 2.5e-4, hence ``band``) on a side that depends on the CPU's summation order. A pixel
-    is marked when its own column pass, or any row-pass value it reads, is within ``band`` of a tie.
-    """
-    n, crop = crops.shape[:2]
-    mat = data._matlab_matrix(crop, out).astype(np.float64)
-    rows = np.matmul(mat, crops.astype(np.float64).reshape(n, crop, crop * 3)).reshape(n, out, crop, 3)
-    cols = np.einsum("nikc,jk->nijc", np.clip(np.rint(rows), 0, 255), mat)
-    tie = lambda v: np.abs(v - np.floor(v) - 0.5) < band  # noqa: E731
-    return tie(cols) | (np.einsum("nikc,jk->nijc", tie(rows).astype(float), (mat != 0).astype(float)) > 0)
-
-
 @pytest.mark.equality
-@pytest.mark.parametrize("scale,crop", [(4, 88), (2, 88), (4, 128)])
-def test_lr_equals_imresize_of_the_hr_crop(div2k_hr_0004, tmp_path, scale, crop):
+@pytest.mark.parametrize("scale,crop", [(4, 88), (2, 88)])
+def test_lr_is_matlab_bicubic_of_the_hr_crop(div2k_hr_0004, scale, crop):
+    # resize.matlab_downscale_batch is checked against imresize in tests/test_resize.py; here, that the
+    # dataset applies it to its (augmented) crops at the right size
     ds = data.TrainDataset(div2k_hr_0004.parent, scale, crop, cache="ram", progress=False)
-    lr, hr = ds.batch(step=5, batch_size=8, seed=1)
-    hr_u8 = (hr * 255).round().byte()
-    ties = _near_ties(hr_u8.permute(0, 2, 3, 1).numpy(), crop // scale)
-    assert ties.mean() < 0.1  # the exact comparison below still covers >= 90 % of the pixels (x2: 92.7 %)
-    ref = np.stack([resize.imresize(hr_u8[k].permute(1, 2, 0).numpy(), size=(crop // scale,) * 2, method="matlab")
-                    for k in range(8)]).astype(int)
-    # the fast path (float32 matrix products) and, on the uint8 tensor batch, imresize's tensor path (what
-    # an accelerator runs) give MATLAB's pixels: exactly, except at a float32 tie, by at most one grey level
-    for got in (lr, resize.imresize(hr_u8, size=(crop // scale,) * 2, method="matlab").float() / 255):
-        diff = np.abs((got * 255).round().int().permute(0, 2, 3, 1).numpy() - ref)
-        assert diff[~ties].max() == 0 and diff.max() <= 1
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("method", ["matlab", "pil", "torch"])
-def test_cuda_batches_equal_cpu_batches(div2k_hr_0004, method):
-    ds = data.TrainDataset(div2k_hr_0004.parent, 4, 88, resize_method=method, cache="ram", progress=False)
-    lr_cpu, hr_cpu = ds.batch(step=3, batch_size=32, seed=0)
-    lr_gpu, hr_gpu = ds.batch(step=3, batch_size=32, seed=0, device="cuda")
-    assert lr_gpu.is_cuda and hr_gpu.is_cuda
-    # The same 8-bit pixels (both made on the CPU); the floats may differ by an ulp (CUDA divides as a multiply).
-    torch.testing.assert_close(hr_gpu.cpu(), hr_cpu, rtol=1e-6, atol=0)
-    torch.testing.assert_close(lr_gpu.cpu(), lr_cpu, rtol=1e-6, atol=0)
-    prefetched = data.train_batches(ds, 32, seed=0, start_step=3, device="cuda", prefetch=2)
-    for step in range(3, 7):
-        lr_p, hr_p = next(prefetched)
-        lr_c, hr_c = ds.batch(step=step, batch_size=32, seed=0)
-        assert torch.equal((lr_p.cpu() * 255).round(), (lr_c * 255).round())
-        assert torch.equal((hr_p.cpu() * 255).round(), (hr_c * 255).round())
-    prefetched.close()
-
-
-@pytest.mark.parametrize("workers", [1, 3])
-def test_prefetched_batches_are_the_batches_in_order(folder, workers):
-    ds = _ds(folder)
-    it = data._prefetched(ds, 4, 7, 2, "cpu", 0, 1, "epoch", workers)  # the accelerator path, run on the CPU
-    for step in range(2, 9):
-        for got, want in zip(next(it), ds.batch(step, 4, seed=7)):
-            torch.testing.assert_close(got, want, rtol=0, atol=0)
-    threads = [t for t in threading.enumerate() if t.name.startswith("srgan-batches")]
-    assert threads
-    it.close()  # shuts the pool down
-    assert not any(t.is_alive() for t in threads)
-    with pytest.raises(ConfigError, match="prefetch=-1"):
-        data.train_batches(ds, 4, seed=0, prefetch=-1)
+    lr, hr = ds.host_batch(step=5, batch_size=8, seed=1)
+    assert lr.shape == (8, crop // scale, crop // scale, 3) and lr.dtype == np.uint8
+    np.testing.assert_array_equal(lr, resize.matlab_downscale_batch(hr, crop // scale))
+    ref = np.stack([resize.imresize(c, size=(crop // scale,) * 2, method="matlab") for c in hr]).astype(int)
+    assert np.abs(lr.astype(int) - ref).max() <= 1 and (lr == ref).mean() > 0.9  # float32 ties aside
 
 
 def test_other_resize_methods_use_imresize(folder):
     ds = _ds(folder, resize_method="pil", augment=False)
-    lr, hr = ds.batch(0, 3, seed=0)
-    hr_u8 = (hr * 255).round().byte().permute(0, 2, 3, 1).numpy()
+    lr, hr = ds.host_batch(0, 3, seed=0)
     for k in range(3):
-        ref = np.asarray(Image.fromarray(hr_u8[k]).resize((4, 4), Image.BICUBIC))  # PIL itself
-        np.testing.assert_array_equal((lr[k].permute(1, 2, 0) * 255).round().byte().numpy(), ref)
+        ref = np.asarray(Image.fromarray(hr[k]).resize((4, 4), Image.BICUBIC))  # PIL itself
+        np.testing.assert_array_equal(lr[k], ref)
 
 
 # ----------------------------------------------------------------------------- determinism and DDP
@@ -276,14 +202,12 @@ def test_other_resize_methods_use_imresize(folder):
 
 @pytest.mark.parametrize("sampling", ["epoch", "random"])
 def test_batch_depends_only_on_seed_and_step(folder, sampling):
-    a, b = _ds(folder), _ds(folder)
-    it = data.train_batches(a, 4, seed=7, sampling=sampling)
-    batches = [next(it) for _ in range(4)]
-    resumed = next(data.train_batches(b, 4, seed=7, start_step=2, sampling=sampling))
-    torch.testing.assert_close(resumed, batches[2], rtol=0, atol=0)
-    assert not torch.equal(batches[0][1], batches[1][1])
-    other_seed = next(data.train_batches(b, 4, seed=8, start_step=2, sampling=sampling))
-    assert not torch.equal(other_seed[1], batches[2][1])
+    a, b = _ds(folder), _ds(folder)  # two datasets: nothing carried from one call to the next
+    made = [a.host_batch(step, 4, seed=7, sampling=sampling) for step in range(4)]
+    for got, want in zip(b.host_batch(2, 4, seed=7, sampling=sampling), made[2]):
+        np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(made[0][1], made[1][1])
+    assert not np.array_equal(b.host_batch(2, 4, seed=8, sampling=sampling)[1], made[2][1])
 
 
 @pytest.mark.equality
@@ -294,12 +218,12 @@ def test_rank_slices_are_disjoint_and_make_up_the_global_batch(tmp_path, world_s
     for i in range(8):
         Image.fromarray(_rgb(i, 20, 20)).save(d / f"{i}.png")
     ds = _ds(d)
-    lr1, hr1 = ds.batch(3, 8, seed=5)
-    parts = [ds.batch(3, 8, seed=5, rank=r, world_size=world_size) for r in range(world_size)]
+    lr1, hr1 = ds.host_batch(3, 8, seed=5)
+    parts = [ds.host_batch(3, 8, seed=5, rank=r, world_size=world_size) for r in range(world_size)]
     # exact on every CPU: crops involve no arithmetic, and each image's LR comes from the same float32 BLAS
-    # calls whatever else is in the batch (data._matlab_downscale_np), so even .5 ties round alike
-    torch.testing.assert_close(torch.cat([p[1] for p in parts]), hr1, rtol=0, atol=0)
-    torch.testing.assert_close(torch.cat([p[0] for p in parts]), lr1, rtol=0, atol=0)
+    # calls whatever else is in the batch (resize.matlab_downscale_batch), so even .5 ties round alike
+    np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), hr1)
+    np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), lr1)
     plan = ds.plan(3, 8, seed=5)  # an 8-image epoch in one batch: each rank gets different images
     per = 8 // world_size
     images = [set(plan[r * per : (r + 1) * per, 0].tolist()) for r in range(world_size)]
@@ -319,53 +243,7 @@ def test_epoch_sampling_is_one_crop_per_image_in_a_seeded_permutation(folder):
     np.testing.assert_array_equal(stream[:5], e0)
 
 
-# ----------------------------------------------------------------------------- cache
-
-
-def test_mmap_cache_is_built_once_and_reused(folder, tmp_path):
-    (folder / "fake.png").write_text("no")
-    with pytest.warns(UserWarning, match="fake.png"):
-        first = _ds(folder, tmp_path, cache="mmap")
-    assert first.store.mode == "mmap" and first.store.built
-    files = sorted(p.name for p in (tmp_path / "cache").iterdir() if p.suffix in (".u8", ".json"))
-    assert len(files) == 2 and first.store.cache_file.stat().st_size == 5 * 40 * 48 * 3
-    mtime = first.store.cache_file.stat().st_mtime_ns
-    with pytest.warns(UserWarning, match="fake.png"):  # the stored list of unreadable files is reported again
-        second = _ds(folder, tmp_path, cache="mmap")
-    assert not second.store.built and second.store.cache_file == first.store.cache_file
-    assert second.store.cache_file.stat().st_mtime_ns == mtime
-    assert isinstance(second.images[0].base, np.memmap) or isinstance(second.images[0], np.memmap)
-    for name, im in zip(second.names, second.images):
-        np.testing.assert_array_equal(im, np.asarray(Image.open(folder / name)))
-    torch.testing.assert_close(second.batch(4, 4, seed=0), first.batch(4, 4, seed=0), rtol=0, atol=0)
-    # auto reuses an existing cache file too
-    with pytest.warns(UserWarning):
-        assert not _ds(folder, tmp_path, cache="auto").store.built
-
-    Image.fromarray(_rgb(42)).save(folder / "img9.png")  # the folder changed: rebuilt, the stale file removed
-    with pytest.warns(UserWarning):
-        third = _ds(folder, tmp_path, cache="mmap")
-    assert third.store.built and len(third) == 6 and third.store.cache_file != first.store.cache_file
-    assert not first.store.cache_file.exists()
-
-
-def test_auto_chooses_ram_or_mmap_from_available_memory(folder, tmp_path, monkeypatch):
-    monkeypatch.delenv("SRGAN_CACHE", raising=False)
-    monkeypatch.setattr(cache, "available_memory", lambda: 10**9)
-    assert _ds(folder, tmp_path, cache="auto").store.mode == "ram"
-    assert not (tmp_path / "cache").exists()
-    monkeypatch.setattr(cache, "available_memory", lambda: 5 * 40 * 48 * 3)  # the images need it all
-    assert _ds(folder, tmp_path, cache="auto").store.mode == "mmap"
-    monkeypatch.setenv("SRGAN_CACHE", "ram")
-    assert cache.choose_mode("auto", 10**15) == "ram"
-    assert cache.choose_mode("mmap", 1) == "mmap"
-    monkeypatch.setenv("SRGAN_CACHE", "gpu")
-    with pytest.raises(ConfigError, match="SRGAN_CACHE='gpu'"):
-        cache.choose_mode("auto", 1)
-    assert cache.available_memory() is None or cache.available_memory() > 0
-
-
-# ----------------------------------------------------------------------------- layouts and evaluation
+# ----------------------------------------------------------------------------- dataset names
 
 
 def test_dataset_names_and_div2k_layout(data_root):
@@ -385,39 +263,9 @@ def test_dataset_names_and_div2k_layout(data_root):
     for iid in (3096, 8023):
         Image.fromarray(_rgb(iid, 32, 48)).save(bsds / f"{iid}.jpg", quality=95)
     (bsds / ".complete").write_text("{}")
-    ev = data.EvalDataset("bsds100", 4)
-    assert [name for name, _, _ in ev] == ["3096", "8023"]
     assert data.TrainDataset("bsds100", 4, 16, cache="ram", progress=False).names == ["3096.jpg", "8023.jpg"]
 
 
-def test_set5_folder(set5_dir):
-    ds = data.TrainDataset(set5_dir, 4, 88, cache="ram", progress=False)
-    assert len(ds) == 5 and ds.iters_per_epoch(2) == 3
-
-
-def test_eval_dataset_protocols(set5_dir):
-    std = data.EvalDataset(set5_dir, 4)
-    assert len(std) == 5
-    name, hr, lr = std[list(p.stem for p in std.paths).index("butterfly")]
-    raw = np.asarray(Image.open(set5_dir / "butterfly.png").convert("RGB"))
-    h, w = raw.shape[0] // 4 * 4, raw.shape[1] // 4 * 4
-    np.testing.assert_array_equal(hr, raw[:h, :w])
-    np.testing.assert_array_equal(lr, resize.imresize(hr, size=(h // 4, w // 4), method="matlab"))
-
-    paper = data.EvalDataset(set5_dir, 4, protocol="paper", limit=2, max_side=120)
-    items = list(paper)
-    assert len(items) == 2 and [n for n, _, _ in items] == [p.stem for p in sorted(set5_dir.iterdir())][:2]
-    for _, hr, lr in items:
-        assert hr.shape[0] == hr.shape[1] <= 120 and hr.shape[0] % 4 == 0
-        ref = np.asarray(Image.fromarray(hr).resize((hr.shape[1] // 4, hr.shape[0] // 4), Image.BICUBIC))
-        np.testing.assert_array_equal(lr, ref)
-    with pytest.raises(ConfigError, match="protocol='ntire'"):
-        data.EvalDataset(set5_dir, 4, protocol="ntire")
-
-
-def test_eval_dataset_is_strict_about_unreadable_files(folder):
-    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-    ev = data.EvalDataset(folder, 4)
-    with pytest.raises(ImageReadError, match="broken.png"):
-        list(ev)
-    assert os.path.exists(folder / "broken.png")
+def test_tracked_set5_by_name(set5_dir, data_root):
+    ds = data.TrainDataset("set5", 4, 88, cache="ram", progress=False)
+    assert ds.folder == set5_dir and len(ds) == 5 and ds.iters_per_epoch(2) == 3

@@ -7,7 +7,6 @@ import re
 import subprocess
 
 import pytest
-
 from conftest import BENCHMARK_DATA, PROJECT_ROOT
 
 #: ``| `path` | `sha256` |`` rows of data/README.md

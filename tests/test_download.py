@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srgan_lib import cli, download
+from srgan_lib import cli, datasets, download
 from srgan_lib.errors import DownloadError
 
 
@@ -141,11 +141,16 @@ def serve():
 
 def _div2k_archive(server, data, **changes):
     """The real DIV2K train entry with the test archive's address, size and checksum."""
-    real = download.DATASETS["div2k"][0]
+    real = datasets.DATASETS["div2k"].archives[0]
     fields = dict(url=server.url("DIV2K_train_HR.zip"), sha256=hashlib.sha256(data).hexdigest(),
                   size=len(data), count=3)
     fields.update(changes)
     return dataclasses.replace(real, **fields)
+
+
+def _only_archive(monkeypatch, name, archive):
+    """Make the registry's ``name`` download just ``archive``."""
+    monkeypatch.setitem(datasets.DATASETS, name, dataclasses.replace(datasets.DATASETS[name], archives=(archive,)))
 
 
 def _quiet(**kw):
@@ -235,7 +240,7 @@ def test_extraction_is_atomic_when_interrupted(tmp_path, serve, div2k_zip):
     server = serve({"DIV2K_train_HR.zip": data})
 
     def install_then_die(raw, staging, name):  # the real installer, killed part-way
-        download._install_folder(raw, staging, name)
+        datasets.install_folder(raw, staging, name)
         raise KeyboardInterrupt
 
     archive = _div2k_archive(server, data, install=install_then_die)
@@ -280,9 +285,9 @@ def test_existing_folder_without_marker(tmp_path, serve, div2k_zip):
 def test_bsds100_selects_the_listed_test_images(tmp_path, serve, bsds_tgz, monkeypatch):
     data, members = bsds_tgz
     server = serve({"BSDS300-images.tgz": data})
-    real = download.DATASETS["bsds100"][0]
-    monkeypatch.setitem(download.DATASETS, "bsds100", (dataclasses.replace(
-        real, url=server.url("BSDS300-images.tgz"), sha256=hashlib.sha256(data).hexdigest(), count=3),))
+    real = datasets.DATASETS["bsds100"].archives[0]
+    _only_archive(monkeypatch, "bsds100", dataclasses.replace(
+        real, url=server.url("BSDS300-images.tgz"), sha256=hashlib.sha256(data).hexdigest(), count=3))
     [target] = download.download("bsds100", root=tmp_path, **_quiet())
     assert target == tmp_path / "BSDS100"
     _assert_installed(target, {f"{i}.jpg": members[f"BSDS300/images/test/{i}.jpg"] for i in (3096, 8023, 12084)})
@@ -321,10 +326,10 @@ def test_other_address_and_mirror(tmp_path, serve, div2k_zip):
 def test_cli_download_and_one_line_errors(tmp_path, serve, bsds_tgz, monkeypatch, capsys):
     data, _ = bsds_tgz
     server = serve({"m/BSDS300-images.tgz": data})
-    real = download.DATASETS["bsds100"][0]
+    real = datasets.DATASETS["bsds100"].archives[0]
     entry = dataclasses.replace(real, url=server.url("nowhere/BSDS300-images.tgz"),
                                 sha256=hashlib.sha256(data).hexdigest(), count=3)
-    monkeypatch.setitem(download.DATASETS, "bsds100", (entry,))
+    _only_archive(monkeypatch, "bsds100", entry)
     root = str(tmp_path / "data")
 
     def error_line():
@@ -338,12 +343,12 @@ def test_cli_download_and_one_line_errors(tmp_path, serve, bsds_tgz, monkeypatch
     line = error_line()
     assert line.startswith("srgan download: error: http://127.0.0.1:") and "HTTP 404 Not Found" in line
 
-    monkeypatch.setitem(download.DATASETS, "bsds100", (dataclasses.replace(entry, sha256="f" * 64),))
+    _only_archive(monkeypatch, "bsds100", dataclasses.replace(entry, sha256="f" * 64))
     assert cli.main(["download", "bsds100", "--root", root, "--url", server.url("m")]) == 2
     line = error_line()
     assert "expected ffff" in line and "BSDS300-images.tgz.bad" in line
 
-    monkeypatch.setitem(download.DATASETS, "bsds100", (entry,))
+    _only_archive(monkeypatch, "bsds100", entry)
     assert cli.main(["download", "bsds100", "--root", root, "--url", server.url("m")]) == 0
     assert cli.main(["download", "bsds100", "--root", root]) == 0
     out = capsys.readouterr().out
@@ -351,3 +356,14 @@ def test_cli_download_and_one_line_errors(tmp_path, serve, bsds_tgz, monkeypatch
 
     assert cli.main(["download", "bsds100", "--root", root + "2", "--archive", str(tmp_path / "missing.tgz")]) == 2
     assert error_line() == f"srgan download: error: --archive {tmp_path / 'missing.tgz'}: no such file"
+
+
+def test_only_registry_datasets_with_archives_are_downloaded(tmp_path):
+    with pytest.raises(DownloadError, match=r"^set5 needs no download \(Set5: .*\): use it by name; "
+                                            r"`srgan download` fetches div2k, bsds100"):
+        download.download("set5", root=tmp_path)
+    with pytest.raises(DownloadError, match=r"^samples needs no download"):
+        download.download("samples", root=tmp_path)
+    with pytest.raises(DownloadError, match=r"^unknown dataset 'div2K': use one of div2k, bsds100$"):
+        download.download("div2K", root=tmp_path)
+    assert list(tmp_path.iterdir()) == []  # nothing was created for them

@@ -12,10 +12,8 @@ import torch
 from PIL import Image
 from skimage.metrics import mean_squared_error, peak_signal_noise_ratio
 
-from srgan_lib import cli, evaluate, images, metrics, resize
+from srgan_lib import cli, evaluate, images, metrics, protocols, resize, tables
 from srgan_lib.errors import ConfigError, DataError, ImageReadError
-
-
 
 
 def _bicubic_sr(hr, lr, method):
@@ -36,12 +34,23 @@ def test_standard_result_is_the_mean_of_per_image_scores(set5_dir):
     assert res.ssim == pytest.approx(np.mean([r["ssim"] for r in res.per_image]))
 
 
+def test_result_holds_one_value_per_registry_metric(set5_dir):
+    res = evaluate.evaluate_images(set5_dir, 2, "paper", limit=1, max_side=48)
+    assert list(res.values) == list(metrics.METRICS) == ["psnr", "ssim"]
+    assert set(res.per_image[0]) == {"name", "mse", *metrics.METRICS}
+    assert (res.psnr, res.ssim) == (res.values["psnr"], res.values["ssim"])  # attributes read the registry's values
+    with pytest.raises(AttributeError, match="lpips"):
+        res.lpips  # noqa: B018 (not a metric of the registry)
+    d = res.to_dict()  # the JSON of `srgan evaluate --json`: the metrics at the top level, no "values"
+    assert list(d)[:2] == ["psnr", "ssim"] and "values" not in d
+
+
 def test_paper_result_is_the_psnr_of_the_mean_mse(set5_dir):
     res = evaluate.evaluate_images(set5_dir, 2, "paper", limit=3, max_side=80)
     assert res.resize_method == "pil"
     mses = []
     for path in images.list_images(set5_dir)[:3]:
-        hr = metrics.paper_crop(images.center_crop(images.load_image(path), 80), 2)
+        hr = protocols.paper_crop(images.center_crop(images.load_image(path), 80), 2)
         pil = Image.fromarray(hr)
         lr = pil.resize((hr.shape[1] // 2, hr.shape[0] // 2), Image.BICUBIC)
         sr = np.asarray(lr.resize((hr.shape[1], hr.shape[0]), Image.BICUBIC))
@@ -86,7 +95,7 @@ def test_methods_scored_together_equal_each_scored_alone(set5_dir, monkeypatch):
     monkeypatch.setattr(evaluate, "load_image", lambda p: decoded.append(p) or real_load(p))
     together = evaluate.evaluate_methods(set5_dir, 2, methods, limit=3, max_side=64)
     assert len(decoded) == 3  # each image decoded once for 2 methods x 2 protocols
-    assert set(together) == {(m, p) for m in methods for p in metrics.PROTOCOLS}
+    assert set(together) == {(m, p) for m in methods for p in protocols.PROTOCOLS}
     for (name, protocol), res in together.items():
         alone = evaluate.evaluate_images(set5_dir, 2, protocol, upscale_fn=methods[name], limit=3, max_side=64)
         assert res.to_dict() == alone.to_dict()
@@ -115,7 +124,7 @@ def test_bad_folders_raise_user_errors(tmp_path):
 def test_bicubic_tables_show_ours_beside_the_paper(set5_dir, tmp_path):
     results = evaluate.score_bicubic(set5_dir, limit=2, max_side=64)
     assert sorted(results) == [(2, "paper"), (2, "standard"), (4, "paper"), (4, "standard")]
-    written = evaluate.write_bicubic_tables(results, "smoke", "Set5", out_dir=tmp_path)
+    written = tables.write_bicubic_tables(results, "smoke", "Set5", out_dir=tmp_path)
     assert sorted(p.name for pair in written.values() for p in pair) == [
         "table1_x2_bicubic.csv", "table1_x2_bicubic.md", "table2_x4_bicubic.csv", "table2_x4_bicubic.md"]
     md = written[2][0].read_text()
@@ -173,7 +182,7 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):
 
 
 def test_cli_checkpoint(set5_dir, tmp_path, capsys):
-    from srgan_lib import config, models, train, upscale
+    from srgan_lib import checkpoint, config, models, upscale
     from srgan_lib.checkpoint import save_generator
 
     cfg = config.get_profile("smoke").config(scale=2, crop_size=88)
@@ -183,7 +192,7 @@ def test_cli_checkpoint(set5_dir, tmp_path, capsys):
     assert cli.main(["evaluate", "--checkpoint", str(path), "--data", str(set5_dir), "--limit", "1",
                      "--max-side", "48", "--device", "cpu", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    generator, _ = train.load_generator(path)
+    generator, _ = checkpoint.load_generator(path)
     ours = evaluate.evaluate_images(set5_dir, 2, upscale_fn=lambda lr: upscale.upscale(generator, lr),
                                     limit=1, max_side=48)
     assert d["scale"] == 2 and d["psnr"] == pytest.approx(ours.psnr, abs=1e-6)

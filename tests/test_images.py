@@ -98,12 +98,6 @@ def test_rgb_to_y_matches_matlab_formula_by_hand():
     np.testing.assert_array_equal(images.rgb_to_y(px)[0], [235, 16, 81, 145, 41])
 
 
-def test_rgb_to_y_tensor_agrees_with_uint8_version():
-    arr = _rgb(8, 8)
-    y_float = images.rgb_to_y_tensor(images.to_tensor(arr))[0, 0].numpy() * 255.0
-    np.testing.assert_allclose(np.rint(y_float), images.rgb_to_y(arr), atol=0)
-
-
 def test_save_image_is_atomic_and_readable(tmp_path):
     arr = _rgb()
     out = images.save_image(images.to_tensor(arr), tmp_path / "sub" / "x.png")

@@ -1,40 +1,32 @@
-"""Losses, eqs. (4)-(8), each against an independent computation."""
+"""Losses, eqs. (4)-(8), each against an independent computation, and the registry of terms.
+
+The VGG19 network and its weights are tested in ``test_vgg.py``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from urllib.error import URLError
 
 import pytest
 import torch
 import torchvision
 
-from srgan_lib import losses, models
-from srgan_lib.errors import ConfigError, DownloadError, UserError
+from srgan_lib import config, losses, models, runlog
+from srgan_lib.errors import ConfigError
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 
+PAPER_WEIGHTS = {"g_pixel": 1.0, "g_content": 0.006, "g_adv": 1e-3, "g_tv": 2e-8}  # eqs. (1)-(3), (7)
+
+
 @pytest.fixture(scope="module")
 def tv_vgg19():
-    """torchvision's VGG19 with seeded random weights (built once: its 120M-parameter init is slow)."""
+    """torchvision's VGG19 with seeded random weights (built once: its 144M-parameter init is slow)."""
     torch.manual_seed(0)
     return torchvision.models.vgg19(weights=None).eval()
-
-
-@pytest.fixture
-def offline(monkeypatch, tmp_path):
-    """An empty torch hub cache and no network: the download raises URLError."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    calls = []
-
-    def fail(url, dst, *args, **kwargs):
-        calls.append(url)
-        raise URLError("[Errno -2] Name or service not known (simulated)")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", fail)
-    return calls
 
 
 # --- eq. (4) -----------------------------------------------------------------
@@ -98,89 +90,11 @@ def test_discriminator_loss_equals_log_form():
     assert zero["d_total"].item() == pytest.approx(2 * math.log(2))
 
 
-# --- eq. (5): VGG19 ------------------------------------------------------------
-
-def test_layer_indices_follow_torchvision(tv_vgg19):
-    assert losses.vgg19_layer_index("conv2_2") == 8
-    assert losses.vgg19_layer_index("conv5_4") == 35
-    assert len(losses.vgg19_layer_names()) == 16
-    for name in losses.vgg19_layer_names():
-        i, j = (int(c) for c in name[4:].split("_"))
-        idx = losses.vgg19_layer_index(name)
-        head = tv_vgg19.features[: idx + 1]
-        assert isinstance(head[-1], torch.nn.ReLU) and isinstance(head[-2], torch.nn.Conv2d)
-        assert sum(isinstance(m, torch.nn.MaxPool2d) for m in head) == i - 1
-        convs_in_block = sum(isinstance(m, torch.nn.Conv2d) for m in tv_vgg19.features[: idx + 1]) - \
-            sum((2, 2, 4, 4, 4)[: i - 1])
-        assert convs_in_block == j
-
-
-def test_url_is_torchvisions():
-    assert losses.VGG19_URL == torchvision.models.VGG19_Weights.IMAGENET1K_V1.url
-
-
-@pytest.mark.equality
-@pytest.mark.parametrize("layer", ["conv2_2", "conv5_4"])
-def test_extractor_matches_torchvision_features(tv_vgg19, layer):
-    ours = losses.VGGFeatureExtractor(layer, weights="random")
-    idx = losses.vgg19_layer_index(layer)
-    state = {k: v for k, v in tv_vgg19.state_dict().items()
-             if k.startswith("features.") and int(k.split(".")[1]) <= idx}
-    ours.load_state_dict(state)
-    assert len(ours.features) == idx + 1  # built only up to the chosen layer
-    img = torch.rand(2, 3, 32, 32)
-    with torch.no_grad():
-        expected = tv_vgg19.features[: idx + 1]((img - MEAN) / STD)
-        torch.testing.assert_close(ours(img), expected)
-
-
-def test_random_weights_are_seeded_and_frozen():
-    a = losses.VGGFeatureExtractor("conv2_2", weights="random")
-    b = losses.VGGFeatureExtractor("conv2_2", weights="random")
-    assert a.weights_used == "random"
-    for pa, pb in zip(a.parameters(), b.parameters()):
-        assert torch.equal(pa, pb) and not pa.requires_grad
-    a.train()
-    assert not a.training
-
-
-def test_unknown_layer_is_a_user_error():
-    with pytest.raises(ConfigError, match="conv5_4"):
-        losses.VGGFeatureExtractor("conv6_1", weights="random")
-
-
-def test_weights_placed_in_the_hub_cache_are_loaded(tv_vgg19, offline, tmp_path):
-    path = losses.vgg19_weights_path()
-    assert path == tmp_path / "torch" / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
-    path.parent.mkdir(parents=True)
-    torch.save(tv_vgg19.state_dict(), path)
-    ext = losses.VGGFeatureExtractor("conv2_2", weights="imagenet")
-    assert ext.weights_used == "imagenet"
-    assert offline == []  # found in the cache: no download tried
-    torch.testing.assert_close(ext.features[7].weight, tv_vgg19.features[7].weight)
-
-
-def test_failed_download_stops_the_paper_profile(offline):
-    with pytest.raises(DownloadError) as info:
-        losses.VGGFeatureExtractor("conv2_2", weights="imagenet")
-    msg = str(info.value)
-    assert str(losses.vgg19_weights_path()) in msg and losses.VGG19_URL in msg
-    assert isinstance(info.value, UserError)
-    assert offline == [losses.VGG19_URL]
-
-
-def test_failed_download_warns_and_falls_back_in_auto(offline, capsys):
-    with pytest.warns(RuntimeWarning, match="RANDOM"):
-        loss = losses.GeneratorLoss(vgg_layer="conv1_2", vgg_weights="auto")
-    assert loss.vgg.weights_used == "random" and loss.vgg_weights_used == "random"
-    assert "RANDOM VGG19 weights" in capsys.readouterr().err
-
-
 # --- eqs. (1)-(3): the composite loss -----------------------------------------
 
 @pytest.fixture(scope="module")
 def small_loss():
-    return losses.GeneratorLoss(pixel_weight=1.0, content_weight=0.006, adv_weight=1e-3, tv_weight=0.5,
+    return losses.GeneratorLoss({"g_pixel": 1.0, "g_content": 0.006, "g_adv": 1e-3, "g_tv": 0.5},
                                 vgg_layer="conv1_2", vgg_weights="random")
 
 
@@ -204,6 +118,25 @@ def test_generator_loss_terms_and_total(small_loss, tv_vgg19):
     torch.testing.assert_close(out["g_total"], pixel + 0.006 * content + 1e-3 * adv + 0.5 * tv)
 
 
+def test_total_is_summed_in_the_order_of_the_terms(small_loss):
+    """pixel + content + adv + tv, left to right, as before the registry: the same float32 bits.
+
+    Weights make the pixel term 1 and the others 4e-8 each, under half of float32's
+    spacing at 1 (1.19e-7): added one by one to 1 each rounds away, added together
+    first they do not, so another order gives another total.
+    """
+    torch.manual_seed(2)
+    sr, hr, logits = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16), torch.tensor([0.3, -1.2])
+    terms = {k: v.item() for k, v in small_loss(sr, hr, logits).items()}
+    weights = {"g_pixel": 1 / terms["g_pixel"], **{k: 4e-8 / terms[k] for k in ("g_content", "g_adv", "g_tv")}}
+    loss = losses.GeneratorLoss(weights, vgg_layer="conv1_2", vgg_weights="random")
+    out = loss(sr, hr, logits)
+    w = {k: weights[k] * out[k] for k in weights}
+    in_order = ((w["g_pixel"] + w["g_content"]) + w["g_adv"]) + w["g_tv"]
+    assert not torch.equal(in_order, w["g_pixel"] + (w["g_content"] + (w["g_adv"] + w["g_tv"])))
+    assert torch.equal(out["g_total"], in_order)
+
+
 def test_no_logits_means_no_adversarial_term(small_loss):
     sr = torch.rand(1, 3, 8, 8)
     assert small_loss(sr, sr)["g_adv"].item() == 0.0
@@ -211,7 +144,8 @@ def test_no_logits_means_no_adversarial_term(small_loss):
 
 
 def test_content_weight_zero_builds_no_vgg():
-    loss = losses.GeneratorLoss(content_weight=0.0, vgg_weights="imagenet")  # no VGG built, so no file or download needed
+    # no VGG built, so no file or download needed
+    loss = losses.GeneratorLoss({**PAPER_WEIGHTS, "g_content": 0.0}, vgg_weights="imagenet")
     assert loss.vgg is None and loss.vgg_weights_used is None
     assert loss(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8))["g_content"].item() == 0.0
 
@@ -245,3 +179,59 @@ def test_discriminator_step_gives_generator_no_gradient():
     out["d_total"].backward()
     assert all(p.grad is None for p in gen.parameters())
     assert all(p.grad is not None for p in disc.parameters())
+
+
+# --- the registry: TERMS, the config's weights, the logged columns -------------
+
+def test_terms_name_fields_of_the_config():
+    fields = {f.name for f in dataclasses.fields(config.TrainConfig)}
+    assert list(losses.TERMS) == ["g_pixel", "g_content", "g_adv", "g_tv"]
+    for key, term in losses.TERMS.items():
+        assert term.weight_field in fields, key
+        assert set(term.inputs) <= {"sr", "hr", "fake_logits", "vgg"}, key
+
+
+def test_weights_from_the_config_by_keyword():
+    paper = config.get_profile("paper").base
+    assert losses.config_weights(paper) == PAPER_WEIGHTS
+    cfg = dataclasses.replace(paper, pixel_weight=0.5, content_weight=0.25, adv_weight=0.125, tv_weight=3.0)
+    assert losses.config_weights(cfg) == {"g_pixel": 0.5, "g_content": 0.25, "g_adv": 0.125, "g_tv": 3.0}
+    # the "without TV" ablation: use_tv off wins over tv_weight
+    assert losses.config_weights(dataclasses.replace(cfg, use_tv=False))["g_tv"] == 0.0
+
+
+def test_from_config_builds_the_configured_vgg():
+    cfg = config.get_profile("smoke").config(scale=2, crop_size=88, use_tv=False, vgg_weights="random")
+    loss = losses.GeneratorLoss.from_config(cfg)
+    assert loss.weights == losses.config_weights(cfg) and loss.weights["g_tv"] == 0.0
+    assert loss.vgg.layer == cfg.vgg_layer and loss.vgg_weights_used == "random"
+    sr, hr = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
+    out = loss(sr, hr)
+    assert out["g_tv"] > 0  # logged even when its weight is 0
+    assert torch.equal(out["g_total"], (cfg.pixel_weight * out["g_pixel"] + cfg.content_weight * out["g_content"]
+                                        + cfg.adv_weight * out["g_adv"]) + 0.0 * out["g_tv"])
+
+
+def test_weights_must_name_every_term_and_nothing_else():
+    with pytest.raises(ConfigError, match="missing \\['g_tv'\\]"):
+        losses.GeneratorLoss({k: v for k, v in PAPER_WEIGHTS.items() if k != "g_tv"}, vgg_weights="random")
+    with pytest.raises(ConfigError, match="unknown \\['g_style'\\]"):
+        losses.GeneratorLoss({**PAPER_WEIGHTS, "g_style": 1.0}, vgg_weights="random")
+
+
+def test_a_new_term_needs_only_an_entry(monkeypatch):
+    """The recipe of docs/architecture.md: a function and one TERMS entry (its weight field is borrowed here)."""
+    def mean_brightness(sr):
+        return sr.mean()
+
+    monkeypatch.setitem(losses.TERMS, "g_bright", losses.Term(mean_brightness, "pixel_weight", ("sr",)))
+    loss = losses.GeneratorLoss({**PAPER_WEIGHTS, "g_content": 0.0, "g_bright": 2.0})
+    sr = torch.full((1, 3, 4, 4), 0.25)
+    out = loss(sr, torch.zeros_like(sr))
+    assert out["g_bright"].item() == 0.25
+    assert out["g_total"].item() == pytest.approx(0.25 ** 2 + 2.0 * 0.25)
+
+
+def test_logged_columns_come_from_the_registry():
+    assert runlog.LOSS_KEYS == (*losses.TERMS, "g_total", "d_real", "d_fake", "d_total", "d_x", "d_g_z")
+    assert set(losses.discriminator_loss(torch.zeros(2), torch.zeros(2))) == set(losses.D_KEYS)

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from srgan_lib import models
+from srgan_lib import config, models
 from srgan_lib.errors import ConfigError
 
 SCALES = (2, 4, 8)
@@ -72,7 +72,7 @@ def test_discriminator_tiny_parameter_counts(f, fc):
     assert models.count_parameters(models.Discriminator(f, fc)) == _discriminator_params_by_hand(f, fc)
 
 
-@pytest.mark.parametrize("skip", models.UPSAMPLE_SKIPS)
+@pytest.mark.parametrize("skip", config.UPSAMPLE_SKIPS)
 @pytest.mark.parametrize("scale", SCALES)
 @pytest.mark.parametrize("crop", CROPS)
 def test_generator_shapes_and_range(scale, crop, skip):

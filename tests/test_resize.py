@@ -7,9 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from srgan_lib import images, resize
-
-
+from srgan_lib import config, images, resize
 
 
 def _rgb(h=12, w=10, seed=0):
@@ -61,7 +59,7 @@ def test_hand_computed_antialiased_downscale_of_an_impulse():
     np.testing.assert_allclose(out[0, 5:], 0.0, atol=1e-12)
 
 
-@pytest.mark.parametrize("method", resize.METHODS)
+@pytest.mark.parametrize("method", config.RESIZE_METHODS)
 @pytest.mark.parametrize("scale", [1 / 4, 1 / 3, 1 / 2, 2, 3, 4])
 def test_constant_image_stays_constant(method, scale):
     img = np.full((13, 17, 3), 137, dtype=np.uint8)
@@ -171,3 +169,64 @@ def test_ndarray_resized_on_cuda_is_identical(div2k_hr_0004, method):
     for size in ((hr.shape[0] // 4, hr.shape[1] // 4), (hr.shape[0] * 2, hr.shape[1] * 2)):
         np.testing.assert_array_equal(resize.imresize(hr, size=size, method=method, device="cuda"),
                                       resize.imresize(hr, size=size, method=method))
+
+
+def _near_ties(crops: np.ndarray, out: int, band: float = 1e-3) -> np.ndarray:
+    """N x out x out x 3 mask of the LR pixels whose rounding could go either way in float32.
+
+    MATLAB bicubic of uint8 images rounds after each pass (rows, then columns), and the
+    symmetric kernel makes exact .5 ties common (~1 % of the pixels at x2: the mean of two
+    neighbours with an odd sum). Computed in float64 a tie is exact; the float32 fast path
+    and the tensor path land within float32's error of it (<= 16 terms of <= 255 x |w| <= 1:
+    < 2.5e-4, hence ``band``) on a side that depends on the CPU's summation order. A pixel
+    is marked when its own column pass, or any row-pass value it reads, is within ``band`` of a tie.
+    """
+    n, crop = crops.shape[:2]
+    mat = resize.matlab_matrix(crop, out).astype(np.float64)
+    rows = np.matmul(mat, crops.astype(np.float64).reshape(n, crop, crop * 3)).reshape(n, out, crop, 3)
+    cols = np.einsum("nikc,jk->nijc", np.clip(np.rint(rows), 0, 255), mat)
+    tie = lambda v: np.abs(v - np.floor(v) - 0.5) < band  # noqa: E731
+    return tie(cols) | (np.einsum("nikc,jk->nijc", tie(rows).astype(float), (mat != 0).astype(float)) > 0)
+
+
+def _div2k_crops(path, crop: int, n: int = 8, seed: int = 1) -> np.ndarray:
+    hr = images.load_image(path)
+    rng = np.random.default_rng(seed)
+    tops, lefts = rng.integers(0, hr.shape[0] - crop, n), rng.integers(0, hr.shape[1] - crop, n)
+    return np.stack([hr[t : t + crop, lft : lft + crop] for t, lft in zip(tops, lefts)])
+
+
+@pytest.mark.equality
+@pytest.mark.parametrize("scale,crop", [(4, 88), (2, 88), (4, 128)])
+def test_matlab_downscale_batch_equals_imresize(div2k_hr_0004, scale, crop):
+    crops, out = _div2k_crops(div2k_hr_0004, crop), crop // scale
+    ties = _near_ties(crops, out)
+    assert ties.mean() < 0.1  # the exact comparison below still covers >= 90 % of the pixels
+    ref = np.stack([resize.imresize(c, size=(out, out), method="matlab") for c in crops]).astype(int)
+    fast = resize.matlab_downscale_batch(crops, out)
+    assert fast.shape == (8, out, out, 3) and fast.dtype == np.uint8
+    # the fast path (float32 matrix products) and, on the uint8 tensor batch, imresize's tensor path (what
+    # an accelerator runs) give MATLAB's pixels: exactly, except at a float32 tie, by at most one grey level
+    tensor = resize.imresize(torch.from_numpy(crops).permute(0, 3, 1, 2), size=(out, out), method="matlab")
+    for got in (fast, tensor.permute(0, 2, 3, 1).numpy()):
+        diff = np.abs(got.astype(int) - ref)
+        assert diff[~ties].max() == 0 and diff.max() <= 1
+
+
+@pytest.mark.equality
+def test_matlab_downscale_batch_of_a_slice_is_that_slice_of_the_batch(div2k_hr_0004):
+    # what makes DDP ranks' slices equal the whole batch: one GEMM per image in both passes, so even a
+    # float32 .5 tie rounds alike whatever else is in the batch (and on every CPU)
+    crops = _div2k_crops(div2k_hr_0004, 88, n=16, seed=2)
+    whole = resize.matlab_downscale_batch(crops, 44)
+    for lo, hi in ((0, 1), (3, 7), (8, 16)):
+        np.testing.assert_array_equal(resize.matlab_downscale_batch(crops[lo:hi], 44), whole[lo:hi])
+
+
+def test_matlab_matrix_is_imresize_of_one_axis():
+    mat = resize.matlab_matrix(12, 3)
+    assert mat.shape == (3, 12) and mat.dtype == np.float32 and not mat.flags.writeable
+    np.testing.assert_allclose(mat.sum(axis=1), 1, atol=1e-6)  # a constant stays constant
+    col = np.random.default_rng(0).random((12, 5))
+    np.testing.assert_allclose(mat @ col, resize.imresize(col, size=(3, 5), method="matlab"), atol=1e-6)
+    assert resize.matlab_matrix(12, 3) is mat  # cached: built once per crop size

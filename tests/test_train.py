@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import math
 import multiprocessing
 import os
 import signal
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from srgan_lib import checkpoint, config, data, images, train
+from srgan_lib import batches, checkpoint, config, distributed, images, train
 from srgan_lib.errors import CheckpointError, ConfigError, UserError
 
 KILL_STEP = 4  # in the GAN phase, after the warm-up's 2 steps
@@ -97,7 +96,7 @@ def test_run_folder_contents(reference, env):
         val = list(csv.DictReader(f))
     assert [int(r["step"]) for r in val] == [3, 6, 7]
     assert all(10 < float(r["psnr"]) < 60 and 0 < float(r["ssim"]) <= 1 for r in val)
-    g, loaded_cfg = train.load_generator(reference)
+    g, loaded_cfg = checkpoint.load_generator(reference)
     assert loaded_cfg == cfg and not g.training
 
 
@@ -177,7 +176,7 @@ def test_nan_stops_and_keeps_last_good_checkpoint(env, monkeypatch, log_every):
     root, cfg = env
     cfg = dataclasses.replace(cfg, log_every=log_every)
     run_dir = root / "runs" / f"nan{log_every}"
-    real = data.train_batches
+    real = batches.train_batches
 
     def poisoned(*args, **kwargs):
         for step, (lr, hr) in enumerate(real(*args, **kwargs), start=kwargs.get("start_step", 0)):
@@ -186,14 +185,14 @@ def test_nan_stops_and_keeps_last_good_checkpoint(env, monkeypatch, log_every):
                 hr[0, 0, 0, 0] = float("nan")
             yield lr, hr
 
-    monkeypatch.setattr(data, "train_batches", poisoned)
+    monkeypatch.setattr(batches, "train_batches", poisoned)
     with pytest.raises(train.DivergenceError, match=r"g_pixel is nan at step 5") as info:
         train.train(cfg, run_dir, progress=False)
     assert isinstance(info.value, UserError)
     assert checkpoint.load_checkpoint(run_dir)["step"] == 4
     assert not (run_dir / "generator.pt").exists()
     assert max(int(r["step"]) for r in _losses(run_dir)) <= 4
-    monkeypatch.setattr(data, "train_batches", real)  # the data fixed: resuming finishes the run
+    monkeypatch.setattr(batches, "train_batches", real)  # the data fixed: resuming finishes the run
     train.train(cfg, run_dir, progress=False)
     assert (run_dir / "generator.pt").is_file()
 
@@ -227,45 +226,18 @@ def test_corrupt_last_checkpoint_falls_back_to_prev(reference, tmp_path):
     (run_dir / "generator.pt").unlink()
     (run_dir / "last.pt").write_bytes(b"not a checkpoint")
     assert checkpoint.load_checkpoint(run_dir)["step"] == 6  # prev.pt
-    g, _ = train.load_generator(run_dir)  # no generator.pt: the newest readable checkpoint
+    g, _ = checkpoint.load_generator(run_dir)  # no generator.pt: the newest readable checkpoint
     with pytest.raises(CheckpointError, match="last.pt"):
-        train.load_generator(run_dir / "last.pt")
+        checkpoint.load_generator(run_dir / "last.pt")
     with pytest.raises(CheckpointError, match="nothing.pt"):
-        train.load_generator(tmp_path / "nothing.pt")
+        checkpoint.load_generator(tmp_path / "nothing.pt")
 
 
 def test_cuda_request_without_cuda_is_config_error():
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
     with pytest.raises(ConfigError, match="CUDA is not available"):
-        train.resolve_device("cuda")
-
-
-def test_run_log_without_tensorboard_warns_once_and_keeps_csv(tmp_path, monkeypatch, caplog):
-    import builtins
-    import sys
-
-    from srgan_lib import runlog
-
-    monkeypatch.setattr(runlog, "_TB_WARNED", False)
-    monkeypatch.delitem(sys.modules, "torch.utils.tensorboard", raising=False)
-    real_import = builtins.__import__
-
-    def no_tensorboard(name, *args, **kwargs):
-        if name.startswith("torch.utils.tensorboard"):
-            raise ImportError("No module named 'tensorboard'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
-    with caplog.at_level("WARNING"):
-        for _ in range(2):
-            log = runlog.RunLog(tmp_path / "run")
-            assert log.writer is None
-            log.log_losses(1, "gan", {"g_pixel": 0.5, "d_x": 0.25}, 1e-3, 0.1)
-            log.close()
-    assert sum("TensorBoard" in r.getMessage() for r in caplog.records) == 1
-    row = runlog.read_metrics(tmp_path / "run")[0]
-    assert row["step"] == 1 and row["g_pixel"] == 0.5 and row["d_x"] == 0.25 and math.isnan(row["g_adv"])
+        distributed.resolve_device("cuda")
 
 
 def test_checkpoint_of_another_config_is_refused_even_without_config_json(tmp_path):

@@ -27,7 +27,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from srgan_lib import config, data, trainer
+from srgan_lib import batches, config, data, trainer
 
 #: Bound on |hand - library| relative to the largest gradient (see the module docstring).
 REL_TOL = 1e-10
@@ -86,8 +86,7 @@ def _worst_difference(mine: list[torch.Tensor], net: torch.nn.Module) -> float:
 
 def compare_with_hand_written(cfg: config.TrainConfig, with_tv: bool = True) -> list[tuple[float, float]]:
     """Run ``cfg.total_iters`` steps of both in float64; (G, D) worst relative gradient difference per step."""
-    dataset = data.TrainDataset(config.data_folder(cfg.train_data, "train"), cfg.scale, cfg.crop_size,
-                                cache="ram", progress=False)
+    dataset = data.TrainDataset(cfg.train_data, cfg.scale, cfg.crop_size, cache="ram", progress=False)
     with trainer.default_dtype(torch.float64):
         config.seed_everything(cfg.seed)
         lib = trainer.Trainer(cfg, "cpu")
@@ -95,7 +94,7 @@ def compare_with_hand_written(cfg: config.TrainConfig, with_tv: bool = True) -> 
     opts: dict = {}
     worst = []
     for step in range(cfg.total_iters):
-        lr_img, hr_img = (t.double() for t in dataset.batch(step, cfg.batch_size, cfg.seed))
+        lr_img, hr_img = (t.double() for t in batches.make_batch(dataset, step, cfg.batch_size, cfg.seed))
         g_grads, d_grads = _hand_written_step(nets, opts, lr_img, hr_img, step, cfg, with_tv)
         lib.step(lr_img, hr_img, step)
         worst.append((_worst_difference(g_grads, lib.generator),

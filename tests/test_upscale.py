@@ -10,8 +10,6 @@ from srgan_lib import models, upscale
 from srgan_lib.errors import CheckpointError, ConfigError, DataError
 
 
-
-
 def _generator(scale=4, num_block=2, skip="none", seed=0):
     torch.manual_seed(seed)
     g = models.Generator(scale=scale, num_feat=8, num_block=num_block, upsample_skip=skip)

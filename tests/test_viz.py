@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srgan_lib import tables, viz
+from srgan_lib import config, tables, viz
+from srgan_lib.evaluate import EvalResult
 
 
 def _png_ok(path) -> tuple[int, int]:
@@ -38,7 +39,7 @@ def test_comparison_figure_has_full_and_zoomed_rows(tmp_path):
 
 
 def _res(psnr, ssim):
-    return type("R", (), {"psnr": psnr, "ssim": ssim})()
+    return EvalResult({"psnr": psnr, "ssim": ssim}, "paper", 2, 1)
 
 
 def test_metrics_vs_crop_plots_table_means(tmp_path):
@@ -60,8 +61,9 @@ def test_metrics_vs_crop_plots_table_means(tmp_path):
         viz.metrics_vs_crop(built, protocol="standard")
 
 
-def _write_run(folder, steps=(1, 2, 3, 4)):
+def _write_run(folder, cfg, steps=(1, 2, 3, 4)):
     folder.mkdir(parents=True)
+    (folder / "config.json").write_text(cfg.to_json())
     lines = ["step,phase,g_pixel,g_content,g_adv,g_tv,g_total,d_real,d_fake,d_total,d_x,d_g_z,lr,time"]
     for s in steps:
         gan = s > 2
@@ -72,8 +74,10 @@ def _write_run(folder, steps=(1, 2, 3, 4)):
 
 
 def test_training_curves_plot_the_csv_values(tmp_path):
-    _write_run(tmp_path / "srgan_x4_c88_tv1_s0")
-    _write_run(tmp_path / "srgan_x2_c88_tv0_s0")
+    # names that say nothing: the scale (row) and TV (line style) come from each run's config.json
+    smoke = config.get_profile("smoke")
+    _write_run(tmp_path / "b", smoke.config(scale=4, crop_size=88, use_tv=True))
+    _write_run(tmp_path / "a", smoke.config(scale=2, crop_size=88, use_tv=False))
     fig = viz.training_curves({p.name: p for p in tmp_path.iterdir()})
     axes = fig.axes  # rows x2 then x4, three columns each
     assert len(axes) == 6

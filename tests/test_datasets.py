@@ -1,0 +1,86 @@
+"""srgan_lib.datasets: the registry, and names and paths resolved to folders."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from srgan_lib import datasets, images, samples
+from srgan_lib.errors import ConfigError, DataError
+
+
+def test_registry_entries_are_consistent():
+    assert set(datasets.DATASETS) >= {"div2k", "bsds100", "samples", "set5", "set14"}
+    assert {"div2k", "bsds100"} <= set(datasets.downloadable()) and not {"samples", "set5"} & set(datasets.downloadable())
+    for name, d in datasets.DATASETS.items():
+        assert d.description, name
+        # every archive installs one of its dataset's split folders, and every split is installed
+        targets = {a.target for a in d.archives}
+        splits = {str(d.path(s).relative_to(datasets.data_root())) for s in datasets.SPLITS} if d.archives else set()
+        assert targets == splits, name
+        for a in d.archives:
+            assert len(a.sha256) == 64 and a.url.endswith(a.filename) and a.count > 0, a
+    with pytest.raises(ConfigError, match="archives are given exactly when source='download'"):
+        datasets.Dataset("X", "download")
+    with pytest.raises(ConfigError, match="source='web'"):
+        datasets.Dataset("X", "web")
+
+
+def test_tracked_sets_stay_in_the_repository(set5_dir, set14_dir, data_root):
+    # data_root: SRGAN_DATA points elsewhere, and the tracked sets do not move with it
+    for name, folder, count in (("set5", set5_dir, 5), ("set14", set14_dir, 14)):
+        for split in datasets.SPLITS:
+            got = datasets.data_folder(name, split)
+            assert got == folder and len(images.list_images(got)) == count
+
+
+def test_samples_are_written_on_demand_into_the_data_root(data_root):
+    assert not (data_root / "samples").exists()
+    for split in datasets.SPLITS:
+        folder = datasets.data_folder("samples", split)
+        assert folder == data_root / "samples" / split
+        files = images.list_images(folder)
+        assert [f.stem for f in files] == sorted(samples.available(split))
+        np.testing.assert_array_equal(images.load_image(files[0]), samples.load_sample(files[0].stem))
+
+
+@pytest.mark.parametrize("name,folder", [("div2k", "DIV2K/DIV2K_valid_HR"), ("bsds100", "BSDS100")])
+def test_absent_download_is_a_one_line_error_naming_the_command(data_root, name, folder):
+    with pytest.raises(DataError) as info:
+        datasets.data_folder(name, "val")
+    msg = str(info.value)
+    assert msg == f"dataset folder {data_root / folder} does not exist: run `srgan download {name}`"
+    (data_root / folder).mkdir(parents=True)
+    assert datasets.data_folder(name, "val") == data_root / folder
+
+
+def test_absent_tracked_set_says_how_to_restore_it(monkeypatch, tmp_path):
+    monkeypatch.setitem(datasets.DATASETS, "set5", dataclasses.replace(datasets.DATASETS["set5"], folder="NoSet5"))
+    with pytest.raises(DataError, match=r"NoSet5/HR does not exist: it is tracked in the repository: "
+                                        r"restore it with `git checkout -- data/NoSet5`"):
+        datasets.data_folder("set5")
+
+
+def test_a_folder_passes_through(tmp_path, monkeypatch):
+    assert datasets.data_folder(str(tmp_path)) == tmp_path
+    assert datasets.data_folder(tmp_path, "val") == tmp_path
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert datasets.data_folder("~") == tmp_path
+
+
+def test_a_name_wins_over_a_folder_of_that_name(tmp_path, monkeypatch, data_root):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "set5").mkdir()
+    assert datasets.data_folder("set5") != tmp_path / "set5"
+    assert datasets.data_folder("./set5").resolve() == tmp_path / "set5"
+
+
+def test_unknown_names_and_splits_are_clear_errors(data_root):
+    with pytest.raises(DataError) as info:
+        datasets.data_folder("Set15")
+    assert str(info.value) == ("dataset folder Set15 does not exist: pass a folder of images or a dataset name "
+                               "(div2k, bsds100, samples, set5, set14)")
+    with pytest.raises(ConfigError, match=r"split='test': use one of \('train', 'val'\)"):
+        datasets.data_folder("set5", "test")

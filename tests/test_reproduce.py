@@ -1,0 +1,73 @@
+"""The main job: notebooks run headless in order, executed copies kept, and the grid's job lines."""
+
+from __future__ import annotations
+
+import io
+import shlex
+
+import nbformat
+import pytest
+
+from srgan_lib import cli, config, reproduce
+from srgan_lib.errors import ConfigError
+
+
+def _notebook(path, *cells: str) -> None:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def notebooks(tmp_path, monkeypatch):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _notebook(folder / "01_first.ipynb", "import os\nprint(os.environ['SRGAN_PROFILE'])")
+    _notebook(folder / "02_second.ipynb", "x = 6 * 7\nx")
+    (folder / "notes.ipynb").write_text("{}")  # not numbered: not part of the job
+    monkeypatch.setattr(reproduce, "NOTEBOOK_DIR", folder)
+    monkeypatch.setattr(config, "results_dir", lambda profile: tmp_path / "results" / profile)
+    return folder
+
+
+def test_the_numbered_notebooks_in_order(notebooks):
+    assert [p.name for p in reproduce.notebook_paths()] == ["01_first.ipynb", "02_second.ipynb"]
+    assert [p.name for p in reproduce.notebook_paths(["02"])] == ["02_second.ipynb"]
+    with pytest.raises(ConfigError, match="--only"):
+        reproduce.notebook_paths(["09"])
+
+
+def test_each_notebook_runs_in_a_kernel_with_the_profile_and_its_outputs_are_kept(notebooks, tmp_path):
+    out = io.StringIO()
+    timings = reproduce.reproduce("smoke", stream=out)
+    assert list(timings) == ["01_first.ipynb", "02_second.ipynb"] and all(t > 0 for t in timings.values())
+    executed = tmp_path / "results" / "smoke" / "notebooks"
+    first = nbformat.read(executed / "01_first.ipynb", as_version=4)
+    assert first.cells[0].outputs[0]["text"].strip() == "smoke"  # the kernel saw SRGAN_PROFILE
+    second = nbformat.read(executed / "02_second.ipynb", as_version=4)
+    assert second.cells[0].outputs[0]["data"]["text/plain"] == "42"
+    assert not nbformat.read(notebooks / "02_second.ipynb", as_version=4).cells[0].outputs  # source untouched
+    assert "done in" in out.getvalue() and str(executed) in out.getvalue()
+
+
+def test_a_failing_notebook_stops_the_job_and_keeps_its_executed_copy(notebooks, tmp_path):
+    _notebook(notebooks / "01_first.ipynb", "print('before')", "raise ValueError('broken cell')")
+    with pytest.raises(Exception, match="broken cell"):
+        reproduce.reproduce("smoke", stream=io.StringIO())
+    kept = nbformat.read(tmp_path / "results" / "smoke" / "notebooks" / "01_first.ipynb", as_version=4)
+    assert kept.cells[0].outputs[0]["text"].strip() == "before"
+    assert not (tmp_path / "results" / "smoke" / "notebooks" / "02_second.ipynb").exists()
+
+
+def test_job_lines_are_srgan_train_commands_for_every_grid_cell():
+    profile = config.get_profile("quick")
+    lines = reproduce.job_commands("quick", seeds=(0, 1))
+    grid = config.ablation_grid(profile, (0, 1))
+    assert len(lines) == len(grid) == 2 * 12
+    parser = cli.build_parser()
+    for line, cfg in zip(lines, grid):
+        argv = shlex.split(line)
+        assert argv[:2] == ["srgan", "train"]
+        args = parser.parse_args(argv[1:])  # what the job array will run parses as a valid command
+        assert (args.profile, args.scale, args.crop, args.seed, not args.no_tv) == (
+            "quick", cfg.scale, cfg.crop_size, cfg.seed, cfg.use_tv)
