@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,8 @@ from .metrics import METRICS
 from .protocols import PROTOCOLS
 from .train import train
 from .upscale import upscale
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ def evaluate_grid(profile: config.Profile, run_dirs: dict[str, Path], protocols=
             scored.append(Scored(protocol, name, cfg.scale, results[(name, protocol, cfg.scale)], cfg))
             if progress:
                 values = scored[-1].result.values
-                print(f"{protocol:>8}  {name}: " + "  ".join(f"{metric.label} {values[m]:.{metric.digits + 1}f}"
+                logger.info(f"{protocol:>8}  {name}: " + "  ".join(f"{metric.label} {values[m]:.{metric.digits + 1}f}"
                                                              f"{metric.suffix}" for m, metric in METRICS.items()))
     write_eval_csv(scored, Path(out_dir) if out_dir is not None else config.results_dir(profile.name) / "eval")
     return scored

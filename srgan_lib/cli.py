@@ -19,6 +19,7 @@ from . import (
     datasets,
     distributed,
     download,
+    log,
     protocols,
     reproduce,
     train,
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``srgan`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    log.setup()  # progress and warnings as plain lines on stderr; results on stdout
     try:
         return int(args.func(args) or 0)
     except UserError as exc:

@@ -24,8 +24,8 @@ Folders: any folder of images, or a name of :data:`srgan_lib.datasets.DATASETS`
 
 from __future__ import annotations
 
+import logging
 import math
-import warnings
 
 import numpy as np
 from PIL import Image
@@ -35,6 +35,8 @@ from .config import RESIZE_METHODS
 from .datasets import data_folder
 from .errors import ConfigError, DataError
 from .resize import imresize, matlab_downscale_batch
+
+logger = logging.getLogger(__name__)
 
 SAMPLING_MODES = ("epoch", "random")
 #: Augmentation code (bit 0: flip left-right, then bit 1: flip top-bottom, then bit 2:
@@ -100,10 +102,8 @@ class TrainDataset:
         store = _cache.load_store(self.folder, cache=cache, cache_dir=cache_dir, progress=progress)
         self.store = store
         if store.unreadable:
-            warnings.warn(
-                f"{self.folder}: skipped {len(store.unreadable)} unreadable file(s): "
-                + _list_names([f"{n} ({why})" for n, why in store.unreadable]),
-                UserWarning, stacklevel=2)
+            logger.warning(f"{self.folder}: skipped {len(store.unreadable)} unreadable file(s): "
+                           + _list_names([f"{n} ({why})" for n, why in store.unreadable]))
         names, images, tiny = [], [], []
         c = self.crop_size
         for name, img in zip(store.names, store.images):
@@ -122,8 +122,8 @@ class TrainDataset:
                 tiny.append(f"{name} ({h}x{w})")
         if tiny:
             what = "padded by reflection" if small == "pad" else "skipped (pass small='pad' to pad them)"
-            warnings.warn(f"{self.folder}: {len(tiny)} image(s) smaller than crop_size={c} {what}: "
-                          + _list_names(tiny), UserWarning, stacklevel=2)
+            logger.warning(f"{self.folder}: {len(tiny)} image(s) smaller than crop_size={c} {what}: "
+                           + _list_names(tiny))
         if not images:
             reasons = [f"{n} ({why})" for n, why in store.unreadable] + (tiny if small == "skip" else [])
             raise DataError(f"{self.folder} holds no usable training image for crop_size={c}: "

@@ -34,17 +34,19 @@ Archive facts (address, size, SHA-256) and where each checksum comes from are in
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
 import urllib.parse
 from pathlib import Path
-from typing import Callable
 
 from .datasets import ARCHIVE_IMAGE_SUFFIXES, DATASETS, Archive, data_root, downloadable
 from .errors import DownloadError
 from .fetch import fetch, safe_extract, sha256sum
 from .fileio import atomic_write_text
+
+logger = logging.getLogger(__name__)
 
 MARKER = ".complete"
 
@@ -129,9 +131,10 @@ def _match_sources(archives: tuple[Archive, ...], sources) -> dict[str, str]:
 
 
 def download(dataset, root=None, archives=(), mirror: str | None = None, retries: int = 5,
-             keep_archive: bool = False, progress: bool = True, backoff: float = 2.0,
-             log: Callable[[str], None] = print) -> list[Path]:
+             keep_archive: bool = False, progress: bool = True, backoff: float = 2.0) -> list[Path]:
     """Download, verify and install a dataset; does nothing for parts already installed.
+
+    Each step is logged at INFO under ``srgan_lib.download`` (:mod:`srgan_lib.log`).
 
     Args:
         dataset: a downloadable name of :data:`srgan_lib.datasets.DATASETS` (``"div2k"``,
@@ -146,7 +149,6 @@ def download(dataset, root=None, archives=(), mirror: str | None = None, retries
             a file passed in ``archives`` is never deleted or renamed).
         progress: progress bars.
         backoff: seconds of the first pause between retries (then 2x, 3x, ...).
-        log: where status lines go.
 
     Returns:
         list[Path]: the installed folders.
@@ -175,14 +177,14 @@ def download(dataset, root=None, archives=(), mirror: str | None = None, retries
     for archive in parts:
         target = root / archive.target
         if is_complete(target):
-            log(f"{name}: {target} already present ({_count_images(target)} images); nothing to do")
+            logger.info(f"{name}: {target} already present ({_count_images(target)} images); nothing to do")
             done.append(target)
             continue
         if target.exists():
             n = _count_images(target) if target.is_dir() else -1
             if n == archive.count:  # e.g. extracted by hand: complete, so adopt it
                 atomic_write_text(target / MARKER, json.dumps({"adopted": True, "images": n}) + "\n")
-                log(f"{name}: {target} already holds all {n} images; marked complete")
+                logger.info(f"{name}: {target} already holds all {n} images; marked complete")
                 done.append(target)
                 continue
             raise DownloadError(f"{target} exists but is incomplete ({max(n, 0)} of {archive.count} images) and "
@@ -190,7 +192,7 @@ def download(dataset, root=None, archives=(), mirror: str | None = None, retries
         src = sources.get(archive.filename)
         if src is not None and urllib.parse.urlparse(src).scheme not in ("http", "https", "ftp", "file"):
             path = Path(src).expanduser()
-            log(f"{name}: verifying {path}")
+            logger.info(f"{name}: verifying {path}")
             verify(path, archive, progress, move_bad=False)  # the user's file: never renamed
             owned = False
         else:
@@ -198,17 +200,17 @@ def download(dataset, root=None, archives=(), mirror: str | None = None, retries
             path = root / "downloads" / archive.filename
             if not path.exists():
                 _check_space(path.parent, archive, root)
-                log(f"{name}: downloading {url}")
+                logger.info(f"{name}: downloading {url}")
                 part = path.with_name(path.name + ".part")
-                fetch(url, part, archive.size, retries, progress, backoff=backoff, log=log)
+                fetch(url, part, archive.size, retries, progress, backoff=backoff)
                 os.replace(part, path)
             verify(path, archive, progress, move_bad=True)
             owned = True
-        log(f"{name}: extracting {path.name} into {target}")
+        logger.info(f"{name}: extracting {path.name} into {target}")
         _install(archive, path, root, progress)
         if owned and not keep_archive:
             path.unlink()
-        log(f"{name}: {target} ready ({archive.count} images)")
+        logger.info(f"{name}: {target} ready ({archive.count} images)")
         done.append(target)
     return done
 

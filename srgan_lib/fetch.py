@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import socket
 import tarfile
 import time
@@ -21,11 +22,12 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
-from typing import Callable
 
 from tqdm.auto import tqdm
 
 from .errors import DownloadError
+
+logger = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
 
@@ -42,7 +44,7 @@ def sha256sum(path: Path, progress: bool = False) -> str:
 
 
 def fetch(url: str, part: Path, size: int | None = None, retries: int = 5, progress: bool = True,
-          timeout: float = 60.0, backoff: float = 2.0, log: Callable[[str], None] = print,
+          timeout: float = 60.0, backoff: float = 2.0,
           hint: str = "fetch the file by other means and pass --archive PATH") -> None:
     """Download ``url`` into ``part``, resuming from the bytes ``part`` already holds.
 
@@ -104,7 +106,7 @@ def fetch(url: str, part: Path, size: int | None = None, retries: int = 5, progr
             raise DownloadError(
                 f"{url}: download failed after {attempt} attempt(s) ({error}); {part} keeps the {have:,} bytes "
                 f"fetched so far: run the command again to resume, or {hint}")
-        log(f"connection lost ({error}); resuming at byte {have:,} (retry {attempt} of {retries})")
+        logger.info(f"connection lost ({error}); resuming at byte {have:,} (retry {attempt} of {retries})")
         time.sleep(backoff * attempt)
 
 

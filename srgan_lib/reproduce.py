@@ -10,15 +10,17 @@ array (see the README).
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
-import sys
 import time
 from pathlib import Path
 
 from . import config
 from .errors import ConfigError
 from .fileio import atomic_write
+
+logger = logging.getLogger(__name__)
 
 NOTEBOOK_DIR = config.PROJECT_ROOT / "notebooks"
 
@@ -49,24 +51,24 @@ def run_notebook(path: Path, out_dir: Path, timeout: int | None = None) -> float
     return time.perf_counter() - start
 
 
-def reproduce(profile_name: str | None = None, only: list[str] | None = None, stream=sys.stdout) -> dict:
-    """Run notebooks 01-05 for ``profile_name``; return ``{notebook: seconds}``."""
+def reproduce(profile_name: str | None = None, only: list[str] | None = None) -> dict:
+    """Run notebooks 01-05 for ``profile_name``; return ``{notebook: seconds}`` (progress logged at INFO)."""
     profile = config.get_profile(profile_name)
     os.environ["SRGAN_PROFILE"] = profile.name  # inherited by every kernel
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep: see the Makefile
     out = config.results_dir(profile.name)
     timings: dict[str, float] = {}
-    print(f"reproducing with profile '{profile.name}' ({profile.description})", file=stream, flush=True)
+    logger.info(f"reproducing with profile '{profile.name}' ({profile.description})")
     for path in notebook_paths(only):
-        print(f"  running {path.name} ...", file=stream, flush=True)
+        logger.info(f"  running {path.name} ...")
         timings[path.name] = run_notebook(path, out / "notebooks")
-        print(f"  {path.name}: {timings[path.name]:.0f} s", file=stream, flush=True)
+        logger.info(f"  {path.name}: {timings[path.name]:.0f} s")
     total = sum(timings.values())
-    print(f"done in {total / 60:.1f} min. Executed notebooks: {out / 'notebooks'}", file=stream)
+    logger.info(f"done in {total / 60:.1f} min. Executed notebooks: {out / 'notebooks'}")
     for sub in ("tables", "figures"):
         if (out / sub).is_dir():
             files = sorted(p.name for p in (out / sub).iterdir() if not p.name.startswith("."))
-            print(f"{sub}: {out / sub} ({', '.join(files)})", file=stream)
+            logger.info(f"{sub}: {out / sub} ({', '.join(files)})")
     return timings
 
 

@@ -30,6 +30,7 @@ synchronised BN); files are written, and validation run, by rank 0 only.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import time
@@ -53,6 +54,8 @@ from .fileio import atomic_write_text, check_writable
 from .runlog import LOSS_KEYS, RunLog
 from .trainer import Trainer
 from .upscale import upscale
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["train", "Trainer", "DivergenceError", "check_run_dir"]
 
@@ -141,7 +144,7 @@ def _train(cfg, run_dir, device, info, resume, progress, on_checkpoint) -> Path:
     distributed.barrier(info)
     if finished:
         if progress:
-            print(f"{run_dir}: finished already (generator.pt present); not training again")
+            logger.info(f"{run_dir}: finished already (generator.pt present); not training again")
         return run_dir
     folders = (datasets.data_folder(cfg.train_data, "train"),
                datasets.data_folder(cfg.val_data, "val") if cfg.val_images > 0 else None)

@@ -98,7 +98,7 @@ def _download(url: str, path: Path) -> None:
     """``url`` into ``path`` via ``path.part``; the SHA-256 must start with the hex digits in the file name."""
     part = path.with_name(path.name + ".part")
     logger.info("downloading %s to %s", url, path)
-    fetch(url, part, log=logger.warning, hint="place the file by hand")
+    fetch(url, part, hint="place the file by hand")
     match = re.search(r"-([0-9a-f]{8,})\.", os.path.basename(url))  # torchvision's naming: vgg19-<sha256[:8]>.pth
     digest = sha256sum(part)
     if match and not digest.startswith(match.group(1)):

@@ -18,7 +18,7 @@ PACKAGE = PROJECT_ROOT / "srgan_lib"
 
 #: docs/architecture.md, "Modules, lowest first".
 ORDER = (
-    "errors", "fileio", "config",
+    "errors", "log", "fileio", "config",
     "images", "resize", "samples",
     "datasets", "fetch", "download", "cache", "data", "batches",
     "metrics", "protocols", "evaluate", "tables",

@@ -146,12 +146,22 @@ def test_allreduce_batchnorm_is_batchnorm_without_a_group():
         x, None, None, bn.weight, bn.bias, training=True, eps=bn.eps))
 
 
-def test_batch_per_gpu_scales_with_world_size(monkeypatch, images_dir, tmp_path, capsys):
+@pytest.mark.parametrize("world", [1, 2, 4])
+def test_batch_per_gpu_scales_with_world_size(monkeypatch, world):
     from srgan_lib import cli
 
-    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("WORLD_SIZE", str(world))  # what torchrun sets in every process
+    args = cli.build_parser().parse_args(["train", "--profile", "smoke", "--crop", "24", "--batch-per-gpu", "3"])
+    assert cli.train_config(args, distributed.env_world_size()).batch_size == 3 * world
+    args = cli.build_parser().parse_args(["train", "--profile", "smoke", "--crop", "24", "--batch-size", "8"])
+    assert cli.train_config(args, world).batch_size == 8  # --batch-size is the global batch whatever the world
+
+
+def test_train_command_stores_the_global_batch(images_dir, tmp_path):
+    from srgan_lib import cli
+
     code = cli.main(["train", "--profile", "smoke", "--data", str(images_dir), "--crop", "24", "--batch-per-gpu",
                      "3", "--runs", str(tmp_path), "--quiet", "--device", "cpu"])
     assert code == 0
     stored = config.TrainConfig.from_dict(json.loads(next(tmp_path.glob("*/config.json")).read_text()))
-    assert stored.batch_size == 3
+    assert stored.batch_size == 3  # one process here

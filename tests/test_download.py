@@ -154,7 +154,7 @@ def _only_archive(monkeypatch, name, archive):
 
 
 def _quiet(**kw):
-    return dict(progress=False, backoff=0.0, log=lambda msg: None, **kw)
+    return dict(progress=False, backoff=0.0, **kw)
 
 
 def _assert_installed(folder, images):
@@ -223,13 +223,15 @@ def test_size_mismatch_is_reported_before_hashing(tmp_path, serve, div2k_zip):
     assert (tmp_path / "downloads" / "DIV2K_train_HR.zip.bad").exists()
 
 
-def test_second_run_does_nothing_and_says_so(tmp_path, serve, div2k_zip):
+def test_second_run_does_nothing_and_says_so(tmp_path, serve, div2k_zip, caplog):
     data, images = div2k_zip
     server = serve({"DIV2K_train_HR.zip": data})
     archive = _div2k_archive(server, data)
     download.download((archive,), root=tmp_path, **_quiet())
-    messages = []
-    download.download((archive,), root=tmp_path, progress=False, log=messages.append)
+    with caplog.at_level("INFO", logger="srgan_lib.download"):
+        caplog.clear()
+        download.download((archive,), root=tmp_path, progress=False)
+    messages = [r.getMessage() for r in caplog.records if r.name == "srgan_lib.download"]
     assert len(server.requests) == 1
     target = tmp_path / "DIV2K" / "DIV2K_train_HR"
     assert messages == [f"dataset: {target} already present (3 images); nothing to do"]
@@ -351,8 +353,8 @@ def test_cli_download_and_one_line_errors(tmp_path, serve, bsds_tgz, monkeypatch
     _only_archive(monkeypatch, "bsds100", entry)
     assert cli.main(["download", "bsds100", "--root", root, "--url", server.url("m")]) == 0
     assert cli.main(["download", "bsds100", "--root", root]) == 0
-    out = capsys.readouterr().out
-    assert "BSDS100 ready (3 images)" in out and out.rstrip().endswith("already present (3 images); nothing to do")
+    said = capsys.readouterr().err  # progress is logged on stderr (srgan_lib.log)
+    assert "BSDS100 ready (3 images)" in said and said.rstrip().endswith("already present (3 images); nothing to do")
 
     assert cli.main(["download", "bsds100", "--root", root + "2", "--archive", str(tmp_path / "missing.tgz")]) == 2
     assert error_line() == f"srgan download: error: --archive {tmp_path / 'missing.tgz'}: no such file"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import shlex
 
 import nbformat
@@ -37,9 +36,9 @@ def test_the_numbered_notebooks_in_order(notebooks):
         reproduce.notebook_paths(["09"])
 
 
-def test_each_notebook_runs_in_a_kernel_with_the_profile_and_its_outputs_are_kept(notebooks, tmp_path):
-    out = io.StringIO()
-    timings = reproduce.reproduce("smoke", stream=out)
+def test_each_notebook_runs_in_a_kernel_with_the_profile_and_its_outputs_are_kept(notebooks, tmp_path, caplog):
+    with caplog.at_level("INFO", logger="srgan_lib.reproduce"):
+        timings = reproduce.reproduce("smoke")
     assert list(timings) == ["01_first.ipynb", "02_second.ipynb"] and all(t > 0 for t in timings.values())
     executed = tmp_path / "results" / "smoke" / "notebooks"
     first = nbformat.read(executed / "01_first.ipynb", as_version=4)
@@ -47,13 +46,14 @@ def test_each_notebook_runs_in_a_kernel_with_the_profile_and_its_outputs_are_kep
     second = nbformat.read(executed / "02_second.ipynb", as_version=4)
     assert second.cells[0].outputs[0]["data"]["text/plain"] == "42"
     assert not nbformat.read(notebooks / "02_second.ipynb", as_version=4).cells[0].outputs  # source untouched
-    assert "done in" in out.getvalue() and str(executed) in out.getvalue()
+    said = "\n".join(r.getMessage() for r in caplog.records)
+    assert "done in" in said and str(executed) in said
 
 
 def test_a_failing_notebook_stops_the_job_and_keeps_its_executed_copy(notebooks, tmp_path):
     _notebook(notebooks / "01_first.ipynb", "print('before')", "raise ValueError('broken cell')")
     with pytest.raises(Exception, match="broken cell"):
-        reproduce.reproduce("smoke", stream=io.StringIO())
+        reproduce.reproduce("smoke")
     kept = nbformat.read(tmp_path / "results" / "smoke" / "notebooks" / "01_first.ipynb", as_version=4)
     assert kept.cells[0].outputs[0]["text"].strip() == "before"
     assert not (tmp_path / "results" / "smoke" / "notebooks" / "02_second.ipynb").exists()
