@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 os.environ.setdefault("SRGAN_PROFILE", "smoke")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported: see the Makefile
@@ -55,6 +57,21 @@ def div2k_hr_0004() -> Path:
 @pytest.fixture
 def div2k_lr_0004_x2() -> Path:
     return benchmark_path("DIV2K_samples", "DIV2K_train_LR_bicubic", "X2", "0004x2.png")
+
+
+def random_rgb(seed: int, h: int = 40, w: int = 48):
+    """An ``h x w x 3`` uint8 image of seeded noise."""
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    """Five random RGB PNGs of 40 x 48 pixels (``random_rgb(0..4)``)."""
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for i in range(5):
+        Image.fromarray(random_rgb(i)).save(d / f"img{i}.png")
+    return d
 
 
 @pytest.fixture

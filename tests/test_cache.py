@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import psutil
 import pytest
+from conftest import random_rgb as _rgb
 from filelock import FileLock
 from PIL import Image
 
@@ -19,20 +20,6 @@ from srgan_lib.errors import ConfigError
 from srgan_lib.images import list_images
 
 NBYTES = 5 * 40 * 48 * 3  # the decoded size of the folder fixture
-
-
-def _rgb(seed, h=40, w=48):
-    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
-
-
-@pytest.fixture
-def folder(tmp_path):
-    """Five random RGB PNGs of 40 x 48 pixels."""
-    d = tmp_path / "imgs"
-    d.mkdir()
-    for i in range(5):
-        Image.fromarray(_rgb(i)).save(d / f"img{i}.png")
-    return d
 
 
 def _store(folder, cache_dir, mode="mmap"):

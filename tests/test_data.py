@@ -8,26 +8,13 @@ import zlib
 
 import numpy as np
 import pytest
+from conftest import random_rgb as _rgb
 from PIL import Image
 
 from srgan_lib import data, resize
 from srgan_lib.errors import ConfigError, DataError
 
 SCALE, CROP = 4, 16
-
-
-def _rgb(seed, h=40, w=48):
-    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
-
-
-@pytest.fixture
-def folder(tmp_path):
-    """Five random RGB PNGs of 40 x 48 pixels."""
-    d = tmp_path / "imgs"
-    d.mkdir()
-    for i in range(5):
-        Image.fromarray(_rgb(i)).save(d / f"img{i}.png")
-    return d
 
 
 def _ds(folder, **kw):
