@@ -52,3 +52,19 @@ def test_ends_with_summary_and_exercises(path):
 def test_imports_come_from_the_package_not_star(path):
     code = "\n".join(_cells(path, "code"))
     assert "import *" not in code, f"{path.name}: use explicit imports"
+
+
+#: A device named in a notebook's code instead of the profile's (``cfg.device`` via ``distributed.resolve_device``).
+_HARD_DEVICE = re.compile(r"""(["'])(cpu|cuda(:\d+)?)\1|cuda\.is_available\(""")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_the_profile_chooses_the_device(path):
+    hits = [line.strip() for cell in _cells(path, "code") for line in cell.splitlines() if _HARD_DEVICE.search(line)]
+    assert not hits, f"{path.name}: use the profile's device (distributed.resolve_device(cfg.device)): {hits}"
+
+
+def test_the_device_pattern_finds_hard_coded_devices():
+    for line in ("trainer.Trainer(cfg, 'cpu')", 'x.to("cuda:0")', "DEVICE = 'cuda' if torch.cuda.is_available() else 'cpu'"):
+        assert _HARD_DEVICE.search(line), line
+    assert not _HARD_DEVICE.search("device = distributed.resolve_device(cfg.device)")
