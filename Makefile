@@ -10,10 +10,10 @@ STAMP  := $(VENV)/.installed
 # with the default busy-waiting whenever another process shared the cores (docs/benchmarks.md).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help venv test test-unit test-notebooks test-kernels reproduce lab data bench clean-results
+.PHONY: help venv test test-unit test-notebooks test-kernels reproduce book lab data bench clean-results
 
 help:
-	@echo "make test | make reproduce | make lab | make data | make bench"
+	@echo "make test | make reproduce | make book | make lab | make data | make bench | make test-kernels"
 
 # The venv is (re)installed when it is missing or pyproject.toml changed.
 $(STAMP): pyproject.toml
@@ -44,8 +44,14 @@ test-kernels: $(STAMP)
 reproduce: $(STAMP)
 	$(BIN)/srgan reproduce
 
+# The notebooks executed (profile: $SRGAN_PROFILE, default quick) and rendered with their outputs as
+# static HTML in docs/book/ (index.html + one page per notebook).
+book: $(STAMP)
+	$(BIN)/srgan book
+
+# Jupyter refuses to start as root (containers, cloud notebooks) unless told --allow-root.
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root,) notebooks/
 
 data: $(STAMP)
 	$(BIN)/srgan download div2k

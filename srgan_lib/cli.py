@@ -1,4 +1,4 @@
-"""The ``srgan`` command: download, train, upscale, evaluate, reproduce.
+"""The ``srgan`` command: download, train, upscale, evaluate, reproduce, book.
 
 Every subcommand is a thin wrapper over a library function, so that the
 notebooks and the command line do the same thing. A :class:`UserError` (bad
@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from . import (
+    book,
     config,
     datasets,
     distributed,
@@ -79,6 +80,21 @@ def _run_reproduce(args) -> int:
             print(cmd)
         return 0
     reproduce.reproduce(args.profile, args.only)
+    return 0
+
+
+def _add_book(sub) -> None:
+    p = sub.add_parser("book", help="execute the notebooks and render them with their outputs as HTML (docs/book)")
+    p.add_argument("--profile", choices=config.PROFILE_NAMES,
+                   help=f"default: $SRGAN_PROFILE, else {book.DEFAULT_PROFILE} (also on a CUDA machine)")
+    p.add_argument("--out", metavar="DIR", help="the site's folder (default: docs/book)")
+    p.add_argument("--reuse", action="store_true",
+                   help="render the executed notebooks `srgan reproduce` left for the profile instead of running them")
+    p.set_defaults(func=_run_book)
+
+
+def _run_book(args) -> int:
+    print(book.build(args.profile, Path(args.out) if args.out else None, reuse=args.reuse))
     return 0
 
 
@@ -244,7 +260,7 @@ def _run_evaluate(args) -> int:
     return 0
 
 
-_COMMANDS: list = [_add_train, _add_upscale, _add_reproduce, _add_download, _add_evaluate]
+_COMMANDS: list = [_add_train, _add_upscale, _add_reproduce, _add_book, _add_download, _add_evaluate]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,16 +3,21 @@
 ``make reproduce`` calls :func:`reproduce` (through ``srgan reproduce``). Each
 notebook is executed in a fresh kernel with ``SRGAN_PROFILE`` set, and its
 executed copy (with outputs) is written to ``<results>/notebooks/``; the
-committed notebooks stay output-free. ``srgan reproduce --jobs`` instead prints
-one ``srgan train`` command per cell of the ablation grid, for a scheduler's job
-array (see the README).
+committed notebooks stay output-free. While a notebook runs, its progress is
+logged: each code cell as ``cell i/n`` (and its seconds when slow), the lines the
+kernel writes to stderr (the notebook's own log lines), and its tqdm bars, which
+in a kernel are widgets and are read from their widget updates.
+``srgan reproduce --jobs`` instead prints one ``srgan train`` command per cell
+of the ablation grid, for a scheduler's job array (see the README).
 """
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 import shlex
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,6 +28,8 @@ from .fileio import atomic_write
 logger = logging.getLogger(__name__)
 
 NOTEBOOK_DIR = config.PROJECT_ROOT / "notebooks"
+BAR_EVERY = 15.0  # seconds between two log lines of the same running progress bar
+SLOW_CELL = 1.0  # seconds from which a cell's duration is logged
 
 
 def notebook_paths(only: list[str] | None = None) -> list[Path]:
@@ -35,19 +42,115 @@ def notebook_paths(only: list[str] | None = None) -> list[Path]:
     return paths
 
 
+def bar_text(widgets: dict[str, dict], box_id: str) -> str | None:
+    """The text of a ``tqdm.notebook`` bar from widget states (``{model id: state}``); None for other widgets.
+
+    Such a bar is an HBox of an HTML label (``desc: 42%``), a progress bar and an HTML label
+    (``21/50 [00:04<00:06, 5.1it/s, ...]``), HTML-escaped and padded with figure spaces.
+    """
+    box = widgets.get(box_id) or {}
+    kids = [str(c).removeprefix("IPY_MODEL_") for c in box.get("children") or ()]
+    models = [(widgets.get(k) or {}).get("_model_name", "") for k in kids]
+    if (box.get("_model_name") != "HBoxModel" or len(kids) != 3 or {models[0], models[2]} != {"HTMLModel"}
+            or not models[1].endswith("ProgressModel")):
+        return None
+    left, right = (html.unescape(widgets[k].get("value") or "").replace("\u2007", " ") for k in (kids[0], kids[2]))
+    return f"{left}|{right}"
+
+
+class _Progress:
+    """Log lines while one notebook runs: ``cell i/n``, the kernel's stderr lines, its progress bars."""
+
+    def __init__(self, nb) -> None:
+        self.cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
+        self.started = time.perf_counter()
+        self.stderr = ""  # text after the last newline, not logged yet
+        self.boxes: dict[str, tuple[str, str]] = {}  # an HBox's right label -> (the HBox, its middle child)
+        self.last_line: dict[str, float] = {}  # HBox (or "stderr") -> when its bar was last logged
+        self.finished: set[str] = set()
+
+    def _which(self, index: int) -> str:
+        return f"cell {self.cells.index(index) + 1}/{len(self.cells)}" if index in self.cells else f"cell {index}"
+
+    def cell_started(self, cell, cell_index: int, **_) -> None:
+        self.started = time.perf_counter()
+        first = cell.source.strip().splitlines()[0]
+        logger.info(f"    {self._which(cell_index)}: {first[:70]}{' ...' if len(first) > 70 else ''}")
+
+    def cell_done(self, cell, cell_index: int, execute_reply, **_) -> None:
+        self._stderr("\n" if self.stderr else "")
+        seconds, status = time.perf_counter() - self.started, (execute_reply or {}).get("content", {}).get("status")
+        if seconds >= SLOW_CELL or status != "ok":
+            logger.info(f"    {self._which(cell_index)} {'done' if status == 'ok' else status} in {seconds:.0f} s")
+
+    def message(self, msg: dict, widgets: dict[str, dict]) -> None:
+        """One kernel message (``widgets``: nbclient's widget states, this message's update included)."""
+        kind, content = msg["msg_type"], msg["content"]
+        state = ((content.get("data") or {}).get("state") or {}) if kind.startswith("comm") else {}
+        if kind == "stream" and content.get("name") == "stderr":
+            self._stderr(content.get("text", ""))
+        elif kind == "comm_open" and state.get("_model_name") == "HBoxModel" and len(state.get("children") or ()) == 3:
+            _, bar, right = (str(c).removeprefix("IPY_MODEL_") for c in state["children"])
+            self.boxes[right] = (content["comm_id"], bar)
+        elif kind == "comm_msg" and content.get("comm_id") in self.boxes and "value" in state:
+            (box, bar), now = self.boxes[content["comm_id"]], time.perf_counter()  # the right label changed
+            done = (widgets.get(bar, {}).get("value") or 0) >= (widgets.get(bar, {}).get("max") or float("inf"))
+            if box in self.finished or (not done and now - self.last_line.get(box, -BAR_EVERY) < BAR_EVERY):
+                return
+            text = bar_text(widgets, box)
+            if text:
+                logger.info(f"      {text}")
+                self.last_line[box] = now
+                if done:
+                    self.finished.add(box)
+
+    def _stderr(self, text: str) -> None:
+        *lines, self.stderr = (self.stderr + text).split("\n")
+        now = time.perf_counter()
+        if "\r" in self.stderr and now - self.last_line.get("stderr", 0.0) >= BAR_EVERY:  # a text bar running
+            lines.append(self.stderr)
+            self.last_line["stderr"] = now
+        for line in lines:
+            line = line.rstrip("\r").rsplit("\r", 1)[-1].rstrip()  # a text bar redrawn with \r: its last state
+            if line:
+                logger.info(f"      {line}")
+
+
+def _kernel_config(socket_dir: str):
+    """Kernels talk over Unix sockets in a private folder, not unencrypted TCP (which ipykernel warns about)."""
+    from traitlets.config import Config  # deferred with nbclient, which brings it
+
+    if os.name == "nt":  # ZeroMQ has no IPC transport on Windows: TCP on localhost, and ipykernel's warning
+        return Config()
+    return Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(socket_dir, "kernel")}})
+
+
 def run_notebook(path: Path, out_dir: Path, timeout: int | None = None) -> float:
-    """Execute one notebook in a fresh kernel; write the executed copy atomically; return seconds."""
+    """Execute one notebook in a fresh kernel, logging its progress; write the executed copy atomically.
+
+    Returns the seconds it took.
+    """
     import nbformat  # deferred: nbclient starts Jupyter machinery only the main job needs
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
+    progress = _Progress(nb)
+
+    class _Client(NotebookClient):
+        def process_message(self, msg, cell, cell_index):
+            output = super().process_message(msg, cell, cell_index)  # updates self.widget_state first
+            progress.message(msg, self.widget_state)
+            return output
+
     start = time.perf_counter()
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
-    try:
-        client.execute()
-    finally:  # keep the executed copy, also of a failing notebook, to show where it failed
-        atomic_write(out_dir / path.name, lambda tmp: nbformat.write(nb, tmp))
+    with tempfile.TemporaryDirectory(prefix="srgan-kernel-") as sockets:
+        client = _Client(nb, timeout=timeout, kernel_name="python3", config=_kernel_config(sockets),
+                         on_cell_execute=progress.cell_started, on_cell_executed=progress.cell_done,
+                         resources={"metadata": {"path": str(path.parent)}})
+        try:
+            client.execute()
+        finally:  # keep the executed copy, also of a failing notebook, to show where it failed
+            atomic_write(out_dir / path.name, lambda tmp: nbformat.write(nb, tmp))
     return time.perf_counter() - start
 
 

@@ -24,7 +24,7 @@ ORDER = (
     "metrics", "protocols", "evaluate", "tables",
     "models", "vgg", "losses",
     "distributed", "trainer", "checkpoint", "runlog", "upscale", "video", "train",
-    "ablation", "viz", "reproduce",
+    "ablation", "viz", "reproduce", "book",
     "cli",
 )
 MAX_LINES = 300

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 
 import nbformat
@@ -48,6 +49,19 @@ def test_each_notebook_runs_in_a_kernel_with_the_profile_and_its_outputs_are_kep
     assert not nbformat.read(notebooks / "02_second.ipynb", as_version=4).cells[0].outputs  # source untouched
     said = "\n".join(r.getMessage() for r in caplog.records)
     assert "done in" in said and str(executed) in said
+
+
+def test_progress_is_logged_cell_by_cell_with_the_kernels_stderr_and_its_bars(notebooks, caplog, capfd):
+    _notebook(notebooks / "01_first.ipynb", "import sys\nprint('a line on stderr', file=sys.stderr)",
+              "from tqdm.auto import tqdm  # a widget in a kernel\nfor _ in tqdm(range(3), desc='steps'):\n    pass")
+    with caplog.at_level("INFO", logger="srgan_lib.reproduce"):
+        reproduce.reproduce("smoke", ["01"])
+    said = [r.getMessage() for r in caplog.records]
+    assert "    cell 1/2: import sys" in said and "    cell 2/2: from tqdm.auto import tqdm  # a widget in a kernel" in said
+    assert "      a line on stderr" in said
+    assert any(re.fullmatch(r" +steps: +100%\|.* 3/3 .*", line) for line in said), said  # the bar's last state
+    # the kernel talked over a Unix socket: no warning that it runs over TCP without encryption
+    assert "without encryption" not in capfd.readouterr().err
 
 
 def test_a_failing_notebook_stops_the_job_and_keeps_its_executed_copy(notebooks, tmp_path):
