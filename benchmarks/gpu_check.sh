@@ -11,7 +11,7 @@ mkdir -p "$out"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 OMP_WAIT_POLICY=PASSIVE
 py=${PYTHON:-python3}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
-timeout 180 "$py" -m pytest -q -p no:cacheprovider tests/test_data.py tests/test_batches.py tests/test_resize.py \
+timeout 180 "$py" -m pytest -q -p no:cacheprovider tests/test_data.py tests/test_batches.py tests/test_resize.py tests/test_protocols.py \
     tests/test_metrics.py tests/test_evaluate.py 2>&1 \
     | tail -n 15 | tee "$out/cuda_tests.log"
 timeout 480 "$py" benchmarks/gpu_report.py 2>&1 | tee "$out/gpu_report.log"

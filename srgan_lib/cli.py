@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     log.setup()  # progress and warnings as plain lines on stderr; results on stdout
     try:
         return int(args.func(args) or 0)
-    except UserError as exc:
-        print(f"srgan {args.command}: error: {exc}", file=sys.stderr)
+    except UserError as exc:  # one line, whatever a library put into the message
+        print(f"srgan {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"srgan {args.command}: interrupted", file=sys.stderr)

@@ -59,6 +59,15 @@ def div2k_lr_0004_x2() -> Path:
     return benchmark_path("DIV2K_samples", "DIV2K_train_LR_bicubic", "X2", "0004x2.png")
 
 
+def bicubic_pair(path, scale: int = 2):
+    """``(sr, hr)``: an image file mod-cropped (``hr``) and its MATLAB-bicubic down-and-up (``sr``), uint8."""
+    # deferred: torch loads only after OMP_WAIT_POLICY is set above
+    from srgan_lib import images, resize
+
+    hr = images.mod_crop(images.load_image(path), scale)
+    return resize.imresize(resize.imresize(hr, 1 / scale), scale), hr
+
+
 def random_rgb(seed: int, h: int = 40, w: int = 48):
     """An ``h x w x 3`` uint8 image of seeded noise."""
     return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
