@@ -30,6 +30,7 @@ from . import (
 from .checkpoint import load_generator
 from .errors import ConfigError, UserError
 from .evaluate import evaluate_images
+from .metrics import METRICS
 
 # Each subcommand is a pair: ``_add_<name>(subparsers)`` declares its arguments
 # and sets ``func`` to ``_run_<name>(args) -> int``.
@@ -256,7 +257,8 @@ def _run_evaluate(args) -> int:
         print(json.dumps(result.to_dict()))
     else:
         print(f"{method} x{scale} on {folder} ({result.count} images, protocol {result.protocol}, "
-              f"LR by {result.resize_method}): PSNR {result.psnr:.4f} dB  SSIM {result.ssim:.4f}")
+              f"LR by {result.resize_method}): "
+              + "  ".join(f"{m.label} {result.values[name]:.4f}{m.suffix}" for name, m in METRICS.items()))
     return 0
 
 
