@@ -68,3 +68,10 @@ def test_the_device_pattern_finds_hard_coded_devices():
     for line in ("trainer.Trainer(cfg, 'cpu')", 'x.to("cuda:0")', "DEVICE = 'cuda' if torch.cuda.is_available() else 'cpu'"):
         assert _HARD_DEVICE.search(line), line
     assert not _HARD_DEVICE.search("device = distributed.resolve_device(cfg.device)")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_issue_numbers_in_what_students_read(path):
+    text = "\n".join(_cells(path, "markdown") + _cells(path, "code"))
+    hits = re.findall(r"\b[Ii]ssues? #?\d+", text)
+    assert not hits, f"{path.name}: name the measurement or the document instead of {hits}"
