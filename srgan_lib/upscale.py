@@ -123,7 +123,6 @@ def upscale(generator: nn.Module, lr, tile: int | None = None, tile_overlap: int
 
 
 def _expand_inputs(inputs: Iterable) -> list[Path]:
-
     files: list[Path] = []
     for item in inputs:
         path = Path(item)
@@ -148,7 +147,6 @@ def load_for_upscale(checkpoint=None, bicubic: bool = False, scale: int | None =
         ConfigError, CheckpointError: no checkpoint without ``bicubic``, a scale the
             checkpoint does not have, or an unreadable checkpoint.
     """
-
     if not bicubic:
         if checkpoint is None:
             raise ConfigError("--checkpoint is required unless --bicubic is given")
@@ -189,7 +187,6 @@ def upscale_files(inputs, checkpoint=None, out_dir="upscaled", tile: int | None 
         DataError, ImageReadError, CheckpointError, ConfigError: user errors, each
             naming the file or argument.
     """
-
     files = _expand_inputs(inputs)
     generator, scale = load_for_upscale(checkpoint, bicubic, scale, device)
     out_dir = check_writable(Path(out_dir))
@@ -197,7 +194,6 @@ def upscale_files(inputs, checkpoint=None, out_dir="upscaled", tile: int | None 
     for path in files:
         img = load_image(path)
         if bicubic:
-
             out = imresize(img, scale=scale, method=resize_method)
             target = out_dir / f"{path.stem}_bicubic_x{scale}.png"
         else:

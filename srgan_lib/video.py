@@ -1,4 +1,4 @@
-"""Upscaling a video frame by frame, streamed, with its sound kept (issue 19).
+"""Upscaling a video frame by frame, streamed, with its sound kept.
 
 ``srgan upscale clip.mp4 --checkpoint ...`` lands here. PyAV (its wheels carry FFmpeg's
 libraries; no system ``ffmpeg`` needed) demuxes the input one packet at a time; every
@@ -69,7 +69,6 @@ def input_kind(path) -> str:
         ImageReadError: missing, or neither an image Pillow reads nor a video FFmpeg reads.
         VideoReadError: a media file without a video stream (e.g. audio only).
     """
-
     path = Path(path)
     try:
         with Image.open(path) as img:
@@ -127,7 +126,6 @@ def frame_upscaler(generator=None, scale: int | None = None, tile: int | None = 
         callable: ``H x W x 3`` uint8 RGB -> ``(s*H) x (s*W) x 3`` uint8 RGB, or
         ``(s*H) x (2*s*W) x 3`` side by side (bicubic | SR).
     """
-
     if generator is not None:
         scale = int(generator.scale)
     elif side_by_side:
@@ -167,7 +165,6 @@ def upscale_video(src, out_dir, generator=None, scale: int | None = None, tile: 
         VideoReadError: no video stream, an undecodable codec or corrupt data.
         ConfigError: the output folder cannot be written, or bad arguments.
     """
-
     src = Path(src)
     fn = frame_upscaler(generator, scale, tile, side_by_side)
     scale = int(generator.scale) if generator is not None else scale
@@ -285,7 +282,6 @@ def upscale_videos(videos, checkpoint=None, out_dir="upscaled", tile: int | None
     ``progress`` as for :func:`upscale_video`; ``report(input_path, result)`` is
     called after each video. Returns one :class:`VideoResult` per video, in order.
     """
-
     generator, scale = load_for_upscale(checkpoint, bicubic, scale, device)
     check_writable(Path(out_dir))
     results = []
