@@ -4,8 +4,12 @@ On one GPU, in one run (well under 10 minutes on an H100):
 
 1. iterations/s of the profile's training step (GAN phase: G forward, D step,
    G step) at every crop and scale, fp32 (PyTorch defaults: TF32 convolutions)
-   vs bf16 autocast + channels_last, and with ``--compile`` also
-   ``torch.compile``-d networks (at one cell, or ``--compile all``);
+   vs mixed precision + channels_last (bf16 autocast, or fp16 with gradient
+   scaling on a card without native bf16: ``srgan_lib.trainer.amp_dtype``), and
+   with ``--compile`` also ``torch.compile``-d networks (at one cell, or
+   ``--compile all``; ``--compile-mode reduce-overhead`` replays each network's
+   kernels as CUDA graphs, meant for the cells the host's kernel launches limit:
+   UNMEASURED, added without a GPU in issue 15, no number recorded yet);
 2. samples/s of the data pipeline (``batches.train_batches`` for the GPU: crops
    from the decoded-image cache and their LR made one step ahead by a background thread,
    copied from page-locked memory) against what the training step consumes
@@ -17,18 +21,19 @@ On one GPU, in one run (well under 10 minutes on an H100):
    ``ablation.evaluate_grid`` runs it: decode, LR, tiled upscaling of bicubic
    and the scale's 6 runs, metrics under both protocols), in seconds per
    validation image for each scale;
-5. the projected wall time of the whole grid (12 runs of ``total_iters``
-   iterations + the evaluation of each run and of bicubic under both protocols
-   on DIV2K's 100 validation images).
+5. the projected wall time of the Tables' grid (scales x crops x TV x the
+   profile's seeds, ``total_iters`` iterations each, + the evaluation of each run
+   and of bicubic under both protocols on DIV2K's 100 validation images).
 
 The batches are synthetic for 1 and real for 2-4 (DIV2K when ``data/DIV2K`` is
 present, else the real 2040 x 1344 DIV2K image tracked in ``data/DIV2K_samples`` replicated,
 which the output says). VGG
 weights are random (the same compute as ImageNet's). The last line is
 
-``RESULT bf16_speedup=<x> pipeline_margin=<x> grid_minutes=<n> device=<name>``
+``RESULT amp_speedup=<x> precision=<bf16|fp16> pipeline_margin=<x> grid_minutes=<n> device=<name>``
 
-where ``bf16_speedup`` is the geometric mean over cells of bf16/fp32 and
+where ``amp_speedup`` (``bf16_speedup`` in records before issue 15) is the
+geometric mean over cells of mixed precision / fp32 and
 ``pipeline_margin`` the smallest ratio of pipeline samples/s to the step's
 consumption. Targets (issue 7): >= 1.8x, >= 3x, < 15 minutes on one H100.
 
@@ -54,9 +59,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: idle OpenMP
 
 import torch  # noqa: E402
 
-from srgan_lib import config, data, datasets, models  # noqa: E402
+from srgan_lib import config, data, datasets, grid, models  # noqa: E402
 from srgan_lib.batches import train_batches  # noqa: E402
-from srgan_lib.trainer import Trainer  # noqa: E402
+from srgan_lib.trainer import PRECISION_NAMES, Trainer, amp_dtype  # noqa: E402
 
 #: DIV2K validation: 100 images of ~2040 x 1400 (the set the paper's tables use).
 DIV2K_VAL_IMAGES = 100
@@ -67,13 +72,15 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def step_rate(cfg: config.TrainConfig, device: torch.device, warm: int, iters: int, compile_: bool) -> float:
-    """Iterations/s of ``Trainer.step`` in the GAN phase on synthetic batches already on the device."""
+def step_rate(cfg: config.TrainConfig, device: torch.device, warm: int, iters: int, compile_: bool,
+              mode: str | None = None) -> float:
+    """Iterations/s of ``Trainer.step`` in the GAN phase on synthetic batches already on the device
+    (with ``compile_``: G and D ``torch.compile``-d in ``mode``, e.g. ``"reduce-overhead"``)."""
     config.seed_everything(0, cfg.deterministic)
     tr = Trainer(cfg, device)
     if compile_:
-        tr.g_net = torch.compile(tr.g_net)
-        tr.d_net = torch.compile(tr.d_net)
+        tr.g_net = torch.compile(tr.g_net, mode=mode)
+        tr.d_net = torch.compile(tr.d_net, mode=mode)
     lr_img = torch.rand(cfg.batch_size, 3, cfg.crop_size // cfg.scale, cfg.crop_size // cfg.scale, device=device)
     hr_img = torch.rand(cfg.batch_size, 3, cfg.crop_size, cfg.crop_size, device=device)
     for i in range(warm):
@@ -115,14 +122,14 @@ def eval_seconds_per_image(profile: config.Profile, folder: Path, device: torch.
     from srgan_lib.evaluate import evaluate_methods
     from srgan_lib.upscale import upscale
 
-    grid = config.ablation_grid(profile)
+    cells = grid.ablation_grid(profile)
     out = {}
     for scale in profile.scales:
         cfg = profile.config(scale=scale)
         methods = {"bicubic": None}
-        for c in (c for c in grid if c.scale == scale):
+        for c in (c for c in cells if c.scale == scale):
             g = models.Generator(cfg.scale, cfg.num_feat, cfg.num_block, cfg.upsample_skip).to(device).eval()
-            methods[config.run_name(c)] = lambda lr, g=g: upscale(g, lr, tile=config.TILE)
+            methods[grid.run_name(c)] = lambda lr, g=g: upscale(g, lr, tile=config.TILE)
         start = time.perf_counter()
         res = evaluate_methods(folder, scale, methods, device=device)
         _sync(device)
@@ -160,8 +167,11 @@ def main(argv=None) -> int:
     ap.add_argument("--warm", type=int, default=3)
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--compile", metavar="SxC", nargs="?", const="4x88",
-                    help="also time torch.compile-d networks (bf16) at this cell (default 4x88, the one the "
-                         "host's kernel launches limit), or 'all'")
+                    help="also time torch.compile-d networks (mixed precision) at this cell (default 4x88, the "
+                         "one the host's kernel launches limit), or 'all'")
+    ap.add_argument("--compile-mode", choices=("default", "reduce-overhead"), default="default",
+                    help="torch.compile's mode; reduce-overhead replays CUDA graphs (UNMEASURED: no GPU number "
+                         "recorded for it yet)")
     ap.add_argument("--data", metavar="DIR", help="training images for the pipeline measurement")
     ap.add_argument("--pipeline-seconds", type=float, default=3.0)
     ap.add_argument("--eval-images", type=int, default=2, help="validation images timed (when DIV2K is absent: copies of the shared image)")
@@ -181,6 +191,9 @@ def main(argv=None) -> int:
           f"{base.batch_size}, G {base.num_block}x{base.num_feat}, VGG19 {base.vgg_layer} (random weights), "
           f"{base.total_iters} iterations a run", flush=True)
 
+    amp = PRECISION_NAMES.get(amp_dtype(device), "fp32")  # what Trainer picks for this card (bf16 or fp16)
+    amp_label = f"{amp}+channels_last" if device.type == "cuda" else "fp32 (CPU: no autocast)"
+    mode = None if args.compile_mode == "default" else args.compile_mode
     rates, speedups, margins = {}, [], []
     with tempfile.TemporaryDirectory(prefix="srgan-gpu-report-") as tmp:
         folder = Path(args.data) if args.data else dataset_folder(Path(tmp), "train", 16)
@@ -188,19 +201,19 @@ def main(argv=None) -> int:
             for crop in profile.crop_sizes:
                 cfg = profile.config(scale=scale, crop_size=crop, vgg_weights="random", device=args.device,
                                      warmup_iters=0, train_data=str(folder))
-                fp32 = step_rate(dataclasses.replace(cfg, amp_bf16=False, channels_last=False), device,
+                fp32 = step_rate(dataclasses.replace(cfg, amp=False, channels_last=False), device,
                                  args.warm, args.iters, False)
-                bf16 = step_rate(cfg, device, args.warm, args.iters, False)
+                bf16 = step_rate(cfg, device, args.warm, args.iters, False)  # mixed precision: bf16 or fp16
                 compiled = args.compile in ("all", f"{scale}x{crop}")
-                comp = step_rate(cfg, device, args.warm, args.iters, True) if compiled else float("nan")
+                comp = step_rate(cfg, device, args.warm, args.iters, True, mode) if compiled else float("nan")
                 pipe = pipeline_rate(folder, cfg, device, args.pipeline_seconds)
                 best = max(bf16, comp) if compiled else bf16
                 rates[(scale, crop)] = best
                 speedups.append(bf16 / fp32)
                 margins.append(pipe / (best * cfg.batch_size))
-                print(f"x{scale} crop {crop}: fp32 {fp32:.2f} it/s | bf16+channels_last {bf16:.2f} it/s "
-                      f"({bf16 / fp32:.2f}x)" + (f" | compiled {comp:.2f} it/s ({comp / bf16:.2f}x bf16)"
-                                                 if compiled else "")
+                print(f"x{scale} crop {crop}: fp32 {fp32:.2f} it/s | {amp_label} {bf16:.2f} it/s "
+                      f"({bf16 / fp32:.2f}x)" + (f" | compiled ({args.compile_mode}) {comp:.2f} it/s "
+                                                 f"({comp / bf16:.2f}x {amp})" if compiled else "")
                       + f" | pipeline {pipe:.0f} samples/s = {margins[-1]:.1f}x the step's "
                       f"{best * cfg.batch_size:.0f}", flush=True)
                 if device.type == "cuda":
@@ -221,7 +234,7 @@ def main(argv=None) -> int:
             ocfg = profile.config(scale=4, crop_size=88, vgg_weights="random", device=args.device,
                                   train_data=str(folder))
             ov = trainer_overhead(ocfg, warm=10, iters=args.overhead_iters, rounds=2)
-            print(f"train() vs bare loop (x4 crop 88, bf16+channels_last): trainer "
+            print(f"train() vs bare loop (x4 crop 88, {amp_label}): trainer "
                   f"{', '.join(f'{r:.2f}' for r in ov['trainer'])} it/s; bare "
                   f"{', '.join(f'{r:.2f}' for r in ov['bare'])} it/s -> overhead {ov['overhead'] * 100:+.1f} %",
                   flush=True)
@@ -229,16 +242,16 @@ def main(argv=None) -> int:
         val = dataset_folder(Path(tmp), "val", args.eval_images)
         per_image = eval_seconds_per_image(profile, val, device)
 
-    grid = config.ablation_grid(profile)
-    train_s = sum(c.total_iters / rates[(c.scale, c.crop_size)] for c in grid)
+    cells = grid.ablation_grid(profile)
+    train_s = sum(c.total_iters / rates[(c.scale, c.crop_size)] for c in cells)
     eval_s = DIV2K_VAL_IMAGES * sum(per_image.values())  # evaluate_grid: one pass over the images per scale
     grid_min = (train_s + eval_s) / 60
     speedup = math.exp(sum(math.log(s) for s in speedups) / len(speedups))
     print(f"projected grid: training {train_s / 60:.1f} min + evaluation {eval_s / 60:.1f} min "
-          f"({len(grid)} runs x {grid[0].total_iters} iterations; {DIV2K_VAL_IMAGES} validation images)")
+          f"({len(cells)} runs x {cells[0].total_iters} iterations; {DIV2K_VAL_IMAGES} validation images)")
     print(f"report took {time.perf_counter() - t0:.0f} s")
-    print(f"RESULT bf16_speedup={speedup:.2f} pipeline_margin={min(margins):.1f} grid_minutes={grid_min:.1f} "
-          f"device={name.replace(' ', '_')}")
+    print(f"RESULT amp_speedup={speedup:.2f} precision={amp} pipeline_margin={min(margins):.1f} "
+          f"grid_minutes={grid_min:.1f} device={name.replace(' ', '_')}")
     return 0
 
 

@@ -1,65 +1,37 @@
-"""The ablation of the paper's Tables 1-2: train the grid, score it, write the tables.
+"""The experiments of notebooks 05 and 06: train what is missing, score every run, build the tables.
 
-``notebooks/05_ablation_evaluation.ipynb`` runs it and discusses the numbers.
+The runs are those of :func:`srgan_lib.grid.plan`: the paper's grid (scale x crop x
+TV x seed), the MSE-only control and the TV study, with one shared MSE warm-up per
+(scale, crop, seed). :func:`train_runs` trains only what is missing:
+:func:`srgan_lib.train.train` returns a finished run (``generator.pt`` present)
+untouched and resumes an interrupted one, so an interrupted reproduction continues
+where it stopped, and runs trained elsewhere (``srgan train`` in a job array, same
+run names) are picked up. :func:`estimate_seconds` says beforehand how long the
+missing runs will take, from two timed steps of each kind measured on this machine.
 
-The grid is scale {2, 4} x crop {88, 128, 168} x TV {on, off} x seeds
-(:func:`srgan_lib.config.ablation_grid`). :func:`run_grid` trains only what is
-missing: :func:`srgan_lib.train.train` returns a finished run (``generator.pt``
-present) untouched and resumes an interrupted one, so an interrupted
-reproduction continues where it stopped, and cells trained elsewhere (``srgan
-train`` in a job array, same run names) are picked up.
-
-:func:`evaluate_grid` scores bicubic and every run on the profile's validation
-set under both protocols (``standard`` and ``paper``, see
-:mod:`srgan_lib.protocols`), per image, and writes ``<results>/eval/``, with one
-column per metric of :data:`srgan_lib.metrics.METRICS` (``psnr, ssim``):
-
-* ``per_image_<protocol>.csv`` -- ``method, scale, crop_size, use_tv, seed, image, psnr, ssim``;
-* ``summary.csv`` -- the set's values per method and protocol (under the
-  ``paper`` protocol the set's PSNR is that of the mean MSE, not a mean of the
-  per-image values, so it is stored, not recomputed).
-
-:func:`write_tables` writes Tables 1 and 2 with :func:`srgan_lib.tables.build_table`.
+:mod:`srgan_lib.scoring` scores every run and bicubic (cached per run), and
+:func:`build_tables` makes Tables 1 and 2 (:mod:`srgan_lib.tables`) with seeds, the
+control and paired differences (:mod:`srgan_lib.stats`).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
+import dataclasses
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import config, datasets, distributed, tables
-from .checkpoint import load_generator
-from .evaluate import evaluate_methods
-from .fileio import atomic_write_text
-from .metrics import METRICS
+import torch
+
+from . import batches, config, data, datasets, distributed, grid, tables
+from .checkpoint import GENERATOR
 from .protocols import PROTOCOLS
+from .scoring import Scored, read_meta, score_runs
 from .train import train
-from .upscale import upscale
+from .trainer import Trainer
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Scored:
-    """One method scored under one protocol.
-
-    Attributes:
-        protocol: ``"standard"`` or ``"paper"``.
-        method: ``"bicubic"`` or the run name (``srgan_x4_c88_tv1_s0``).
-        scale: the upscaling factor.
-        result: the :class:`srgan_lib.evaluate.EvalResult` (``values``, ``per_image``).
-        cfg: the run's :class:`~srgan_lib.config.TrainConfig` (None for bicubic).
-    """
-
-    protocol: str
-    method: str
-    scale: int
-    result: object
-    cfg: config.TrainConfig | None = None
 
 
 @dataclass
@@ -73,125 +45,88 @@ class AblationResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def run_grid(profile: config.Profile, seeds: tuple[int, ...] | None = None, runs_root=None,
-             progress: bool = True) -> dict[str, Path]:
-    """Train every missing cell of ``profile``'s grid; return ``{run name: run folder}`` in grid order.
+def runs_root(profile: config.Profile, root=None) -> Path:
+    return Path(root) if root is not None else config.runs_dir(profile.name)
+
+
+def missing(runs: list[grid.Run], root: Path) -> list[grid.Run]:
+    """The runs of ``runs`` whose folder under ``root`` holds no finished ``generator.pt``."""
+    return [r for r in runs if not (root / r.name / GENERATOR).is_file()]
+
+
+def _seconds_per_step(cfg: config.TrainConfig, phase: str, device) -> float:
+    """Seconds of one training step of ``cfg`` in ``phase``, timed over 2 steps after a first one."""
+    cfg = grid.mse_only(cfg, 3) if phase == "mse" else dataclasses.replace(cfg, warmup_iters=0)
+    dataset = data.TrainDataset(datasets.data_folder(cfg.train_data, "train"), cfg.scale, cfg.crop_size,
+                                resize_method=cfg.resize_method, progress=False)
+    trainer = Trainer(cfg, device)
+    steps = [batches.make_batch(dataset, k, cfg.batch_size, cfg.seed, device) for k in range(3)]
+    trainer.step(*steps[0], 0)
+    start = time.perf_counter()
+    for k in (1, 2):
+        trainer.step(*steps[k], k)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - start) / 2
+
+
+def estimate_seconds(runs: list[grid.Run], device="auto") -> float:
+    """How long training ``runs`` will take here: each (scale, crop, phase) timed over two steps.
+
+    The timing trains throw-away networks for a few seconds; nothing is written. The steps a
+    run takes over from its warm-up (``Run.start_step``) are not counted.
+    """
+    dev = distributed.resolve_device(device)
+    cost: dict[tuple, float] = {}
+    total = 0.0
+    for r in runs:
+        cfg = r.cfg
+        for phase, n in (("mse", cfg.warmup_iters - r.start_step), ("gan", cfg.gan_iters)):
+            key = (cfg.scale, cfg.crop_size, phase)
+            if n > 0 and key not in cost:
+                cost[key] = _seconds_per_step(cfg, phase, dev)
+            total += n * cost.get(key, 0.0)
+    return total
+
+
+def train_runs(profile: config.Profile, seeds: tuple[int, ...] | None = None, kinds=grid.KINDS, root=None,
+               progress: bool = True) -> dict[str, Path]:
+    """Train every missing run of ``profile``'s experiments; return ``{run name: folder}``.
 
     Args:
-        profile: the profile whose grid to run.
-        seeds: the seeds (default: the profile's).
-        runs_root: folder holding the runs (default :func:`srgan_lib.config.runs_dir`).
-        progress: progress bars and a line per reused run.
+        profile: the profile.
+        seeds: default ``profile.seeds``.
+        kinds: which experiments (:data:`srgan_lib.grid.KINDS`; warm-ups come with the runs needing them).
+        root: the runs folder (default :func:`srgan_lib.config.runs_dir`).
+        progress: a line with the estimate, then progress bars.
     """
-    root = Path(runs_root) if runs_root is not None else config.runs_dir(profile.name)
+    root = runs_root(profile, root)
+    runs = grid.plan(profile, seeds, kinds)
+    todo = missing(runs, root)
+    if todo and progress:
+        minutes = estimate_seconds(todo, profile.base.device) / 60
+        logger.info(f"training {len(todo)} of {len(runs)} runs: about {minutes:.1f} min here "
+                    f"(the others are finished in {root})")
     out = {}
-    for cfg in config.ablation_grid(profile, seeds):
-        name = config.run_name(cfg)
-        out[name] = train(cfg, run_dir=root / name, resume=True, progress=progress)
+    for r in runs:
+        start = root / r.start_from if r.start_from else None
+        out[r.name] = train(r.cfg, run_dir=root / r.name, resume=True, progress=progress and r in todo,
+                            start_from=start)
     return out
 
 
-def validation_set(profile: config.Profile) -> tuple[Path, int | None, int | None]:
-    """``(folder, limit, max_side)`` of the profile's validation set."""
-    base = profile.base
-    return datasets.data_folder(base.val_data, "val"), base.val_limit, base.val_max_side
-
-
-def read_meta(run_dir) -> dict:
-    """A run's ``meta.json`` (``vgg_weights_used``, wall time, device ...), ``{}`` when absent."""
-    path = Path(run_dir) / "meta.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def evaluate_grid(profile: config.Profile, run_dirs: dict[str, Path], protocols=PROTOCOLS, out_dir=None,
-                  device: str = "auto", progress: bool = True) -> list[Scored]:
-    """Score bicubic and every run under each protocol; write the CSVs under ``out_dir``.
-
-    Args:
-        profile: gives the validation set.
-        run_dirs: ``{run name: finished run folder}`` (from :func:`run_grid`).
-        protocols: protocols to score with.
-        out_dir: where the CSVs go (default ``<results>/eval``); None writes them there.
-        device: where generators run (``"auto"``: CUDA when available).
-        progress: print a line per method.
-
-    Returns:
-        list[Scored]: bicubic per scale, then every run, for each protocol.
-    """
-    dev = distributed.resolve_device(device)
-    generators = {name: load_generator(run_dir, device=dev) for name, run_dir in run_dirs.items()}
-    scales = sorted({cfg.scale for _, cfg in generators.values()} or set(profile.scales))
-    folder, limit, max_side = validation_set(profile)
-    results = {}
-    for scale in scales:  # one pass over the images per scale: each decoded once, each pair made once
-        methods = {"bicubic": None}
-        methods.update({name: (lambda lr, g=gen: upscale(g, lr, tile=config.TILE))
-                        for name, (gen, cfg) in generators.items() if cfg.scale == scale})
-        for (name, protocol), res in evaluate_methods(folder, scale, methods, protocols, limit=limit,
-                                                      max_side=max_side).items():
-            results[(name, protocol, scale)] = res
-    scored = []
-    for protocol in protocols:
-        scored += [Scored(protocol, "bicubic", scale, results[("bicubic", protocol, scale)]) for scale in scales]
-        for name, (gen, cfg) in generators.items():
-            scored.append(Scored(protocol, name, cfg.scale, results[(name, protocol, cfg.scale)], cfg))
-            if progress:
-                values = scored[-1].result.values
-                logger.info(f"{protocol:>8}  {name}: " + "  ".join(f"{metric.label} {values[m]:.{metric.digits + 1}f}"
-                                                             f"{metric.suffix}" for m, metric in METRICS.items()))
-    write_eval_csv(scored, Path(out_dir) if out_dir is not None else config.results_dir(profile.name) / "eval")
-    return scored
-
-
-def _axes(s: Scored) -> dict:
-    cfg = s.cfg
-    return {"method": s.method, "scale": s.scale, "crop_size": cfg.crop_size if cfg else "",
-            "use_tv": int(cfg.use_tv) if cfg else "", "seed": cfg.seed if cfg else ""}
-
-
-def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> Path:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return atomic_write_text(path, buf.getvalue())
-
-
-def _numbers(values: dict) -> dict[str, str]:
-    """Every metric of ``METRICS`` in ``values``, written with 6 decimals."""
-    return {m: f"{float(values[m]):.6f}" for m in METRICS}
-
-
-def write_eval_csv(scored: list[Scored], out_dir) -> list[Path]:
-    """Write ``per_image_<protocol>.csv`` and ``summary.csv`` (atomically) into ``out_dir``; one column per metric."""
-    out_dir = Path(out_dir)
-    paths = []
-    axes = ["method", "scale", "crop_size", "use_tv", "seed"]
-    for protocol in sorted({s.protocol for s in scored}):
-        rows = [{**_axes(s), "image": img["name"], **_numbers(img)}
-                for s in scored if s.protocol == protocol for img in s.result.per_image]
-        paths.append(_write_csv(out_dir / f"per_image_{protocol}.csv", axes + ["image", *METRICS], rows))
-    rows = [{"protocol": s.protocol, **_axes(s), "count": s.result.count, **_numbers(s.result.values)} for s in scored]
-    paths.append(_write_csv(out_dir / "summary.csv", ["protocol", *axes, "count", *METRICS], rows))
-    return paths
-
-
 def schedule_text(profile: config.Profile) -> str:
-    """One sentence comparing the profile's network and schedule with the paper's."""
+    """One sentence comparing the profile's network and schedule with the paper profile's."""
     b, p = profile.base, config.PROFILES["paper"].base
-    text = (f"Training: G {b.num_block} blocks x {b.num_feat} features (paper: {p.num_block} x {p.num_feat}), "
+    return (f"Training: G {b.num_block} blocks x {b.num_feat} features (paper: {p.num_block} x {p.num_feat}), "
             f"{b.warmup_iters} MSE warm-up + {b.gan_iters} GAN iterations at batch {b.batch_size} "
-            f"(paper profile: {p.warmup_iters} + {p.gan_iters} at batch {p.batch_size}), "
-            f"VGG layer {b.vgg_layer}, TV weight {b.tv_weight:g}, bicubic skip `{b.upsample_skip}`.")
-    return text
+            f"(paper profile: {p.warmup_iters} + {p.gan_iters} at batch {p.batch_size}), VGG layer {b.vgg_layer}, "
+            f"TV weight {b.tv_weight:g}, bicubic skip `{b.upsample_skip}`, seeds {', '.join(map(str, profile.seeds))}.")
 
 
 def build_tables(profile: config.Profile, scored: list[Scored], run_dirs: dict[str, Path] | None = None,
                  ) -> list[tables.Table]:
-    """Tables 1-2 for each protocol in ``scored``, with a footnote naming profile, data, VGG weights."""
+    """Tables 1-2 per protocol from the grid's cells and the controls in ``scored`` (other runs are left out)."""
     vgg = {name: read_meta(d).get("vgg_weights_used", "unknown") for name, d in (run_dirs or {}).items()}
     base = profile.base
     out = []
@@ -200,16 +135,24 @@ def build_tables(profile: config.Profile, scored: list[Scored], run_dirs: dict[s
             group = [s for s in scored if s.protocol == protocol and s.scale == scale]
             bicubic = next((s.result for s in group if s.cfg is None), None)
             runs: dict = {}
+            control: dict = {}
             for s in group:
-                if s.cfg is not None:
-                    runs.setdefault((s.cfg.crop_size, s.cfg.use_tv), []).append(s.result)
+                if s.cfg is None:
+                    continue
+                if s.method == grid.run_name(grid.control_config(profile.config(
+                        scale=scale, crop_size=s.cfg.crop_size, seed=s.cfg.seed))):
+                    control[s.cfg.seed] = s.result
+                elif s.method == grid.run_name(profile.config(scale=scale, crop_size=s.cfg.crop_size,
+                                                              use_tv=s.cfg.use_tv, seed=s.cfg.seed)):
+                    runs.setdefault((s.cfg.crop_size, s.cfg.use_tv), {})[s.cfg.seed] = s.result
             count = bicubic.count if bicubic is not None else group[0].result.count
-            has_runs = bool(runs)
             note = tables.footnote(profile.name, protocol, base.val_data, count,
-                                   train_data=base.train_data if has_runs else None,
+                                   train_data=base.train_data if runs else None,
                                    vgg_weights_used={k: v for k, v in vgg.items() if f"_x{scale}_" in k} or None,
-                                   schedule=schedule_text(profile) if has_runs else None)
-            out.append(tables.build_table(scale, protocol, bicubic, runs, note, crop_sizes=profile.crop_sizes))
+                                   schedule=schedule_text(profile) if runs else None)
+            out.append(tables.build_table(scale, protocol, bicubic, runs, note, crop_sizes=profile.crop_sizes,
+                                          control=control or None, control_crop=profile.study_crop,
+                                          comparable=base.val_data == "div2k" and protocol == "paper"))
     return out
 
 
@@ -219,23 +162,26 @@ def write_tables(profile: config.Profile, built: list[tables.Table], out_dir=Non
     return tables.write_tables(built, folder, heading=f"Profile `{profile.name}`: {profile.description}.")
 
 
-def run_ablation(profile: config.Profile | None = None, seeds: tuple[int, ...] | None = None, runs_root=None,
+def run_ablation(profile: config.Profile | None = None, seeds: tuple[int, ...] | None = None, root=None,
                  results=None, progress: bool = True) -> AblationResult:
-    """Train what is missing, score everything under both protocols, write CSVs and Tables 1-2.
+    """Train what is missing of the grid and the control, score everything, write the CSVs and Tables 1-2.
 
     Args:
         profile: default :func:`srgan_lib.config.get_profile`.
-        seeds: grid seeds (default: the profile's).
-        runs_root: folder of runs (default ``config.runs_dir(profile.name)``).
+        seeds: default the profile's.
+        root: folder of runs (default ``config.runs_dir(profile.name)``).
         results: results folder (default ``config.results_dir(profile.name)``).
-        progress: progress bars and per-method lines.
+        progress: the estimate, progress bars and per-run lines.
     """
     profile = profile or config.get_profile()
     results = Path(results) if results is not None else config.results_dir(profile.name)
-    run_dirs = run_grid(profile, seeds, runs_root, progress)
-    scored = evaluate_grid(profile, run_dirs, out_dir=results / "eval", progress=progress)
+    kinds = ("grid", "control")
+    wanted = {r.name for r in grid.plan(profile, seeds, kinds) if r.kind in kinds}  # not the warm-ups
+    run_dirs = {n: d for n, d in train_runs(profile, seeds, kinds, root, progress).items() if n in wanted}
+    scored = score_runs(profile, run_dirs, out_dir=results / "eval", progress=progress)
     built = build_tables(profile, scored, run_dirs)
     files = {}
-    for scale, (md, csv_path) in write_tables(profile, built, results / "tables").items():
+    for md, csv_path in write_tables(profile, built, results / "tables").values():
         files[md.name], files[csv_path.name] = md, csv_path
     return AblationResult(profile, run_dirs, scored, built, files)
+

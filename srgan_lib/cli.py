@@ -20,9 +20,11 @@ from . import (
     datasets,
     distributed,
     download,
+    grid,
     log,
     protocols,
     reproduce,
+    runlog,
     train,
     upscale,
     video,
@@ -66,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _add_reproduce(sub) -> None:
-    p = sub.add_parser("reproduce", help="run notebooks 01-05 headless (the main job), or print the grid's jobs")
+    p = sub.add_parser("reproduce", help="train the experiments and run the numbered notebooks headless (the main "
+                                         "job), or print the grid's jobs")
     p.add_argument("--profile", choices=config.PROFILE_NAMES,
                    help="default: $SRGAN_PROFILE, else paper on CUDA, quick otherwise")
     p.add_argument("--only", nargs="+", metavar="NN", help="run only notebooks whose name starts with these (e.g. 01 04)")
@@ -142,8 +145,8 @@ def _run_train(args) -> int:
     cfg = train_config(args, distributed.env_world_size())
     profile = config.get_profile(cfg.profile)
     runs = Path(args.runs) if args.runs else config.runs_dir(profile.name)
-    run_dir = runs / config.run_name(cfg)
-    finished = train.check_run_dir(run_dir, cfg) and (run_dir / "generator.pt").is_file()
+    run_dir = runs / grid.run_name(cfg)
+    finished = runlog.check_run_dir(run_dir, cfg) and (run_dir / "generator.pt").is_file()
     train.train(cfg, run_dir, resume=args.resume, progress=not args.quiet and not finished)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
         return 0
@@ -249,7 +252,7 @@ def _run_evaluate(args) -> int:
         if args.scale and args.scale != cfg.scale:
             raise ConfigError(f"--scale {args.scale} does not match the checkpoint {args.checkpoint} "
                               f"(trained for x{cfg.scale}): drop --scale or pass --scale {cfg.scale}")
-        scale, method = cfg.scale, config.run_name(cfg)
+        scale, method = cfg.scale, grid.run_name(cfg)
         upscale_fn = lambda lr: upscale.upscale(generator, lr, tile=args.tile or None).cpu()  # noqa: E731
     result = evaluate_images(folder, scale, protocol=args.protocol, upscale_fn=upscale_fn,
                              resize_method=args.resize, limit=args.limit, max_side=args.max_side)

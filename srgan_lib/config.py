@@ -1,30 +1,15 @@
-"""Profiles, run configurations, the ablation grid, run names and seeding.
+"""Profiles, run configurations and seeding.
 
-Three profiles make the same notebooks and commands fit three machines
-(chosen by the ``SRGAN_PROFILE`` environment variable; see :func:`get_profile`):
-
-* ``smoke``  -- CI: every notebook finishes in seconds (tiny networks, 1-3
-  iterations, a couple of small images).
-* ``quick``  -- a CPU laptop: minutes; small networks trained on the embedded
-  sample photographs (``srgan_lib.samples``).
-* ``paper``  -- a GPU with DIV2K, as the paper did.
-
-A training run is described by one frozen :class:`TrainConfig`; variants are made
-with :func:`dataclasses.replace` and every run saves its config as JSON beside
-its checkpoints. Each default below names the source it follows:
-
-* **paper** -- "Upscaling using SRGAN", section 4 (Adam, lr 1e-3, betas
-  0.9/0.999; crops 88/128/168; scales 2 and 4; loss = content + 1e-3 adversarial
-  + TV, eqs. (1)-(7)).
-* **ref** -- the public code the paper was built on (leftthomas/SRGAN): where the
-  paper is silent it fixes 100 epochs of one random crop per DIV2K training
-  image at batch 64 (= 13 iterations an epoch, 1,300 in all), the TV weight
-  2e-8 and the 0.006 weight on the feature distance, and no MSE pre-training.
-* **ledig** -- Ledig et al. 2017: 16 residual blocks, 64 features, VGG19 phi_5,4
-  content loss, adversarial weight 1e-3.
-* **basicsr** -- BasicSR: MATLAB-compatible bicubic for LR images.
-
-See ``notebooks/04_training.ipynb`` for how the pieces fit together.
+Three profiles (``SRGAN_PROFILE``, :func:`get_profile`) fit the same notebooks to three machines:
+``smoke`` (CI: tiny networks, seconds), ``quick`` (a CPU laptop: small networks on real photographs,
+minutes) and ``paper`` (a GPU with DIV2K, as the paper did). A run is one frozen :class:`TrainConfig`
+(variants by :func:`dataclasses.replace`), saved as JSON beside its checkpoints. Each default names its
+source: **paper** -- "Upscaling using SRGAN", sec. 4 (Adam lr 1e-3, betas 0.9/0.999; crops 88/128/168;
+scales 2, 4; eqs. (1)-(7)); **ref** -- the code the paper was built on (leftthomas/SRGAN): where the paper
+is silent, 100 epochs of one crop per DIV2K image at batch 64 (1,300 iterations), TV weight 2e-8 on a TV
+twice ours, 0.006 on the feature distance, no MSE pre-training; **ledig** -- Ledig et al. 2017: 16
+residual blocks, 64 features, VGG19 phi_5,4, adversarial weight 1e-3; **basicsr** -- MATLAB-compatible
+bicubic LR images. ``notebooks/04_training.ipynb`` shows how the pieces fit; ``docs/references.md`` cites them.
 """
 
 from __future__ import annotations
@@ -37,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
+from .overrides import apply_overrides
 
 #: The repository root (the folder holding ``srgan_lib/``); outputs default to
 #: folders under it so that notebooks (run from ``notebooks/``) and the CLI agree.
@@ -53,6 +39,7 @@ DEVICES = ("auto", "cpu", "cuda")
 TILE = 256  #: default tile side (LR pixels) for inference: bounds memory, same result (srgan_lib.upscale)
 #: Fields of older versions' configs, ignored when one is read (``num_workers``: batches are made in-process).
 REMOVED_KEYS = frozenset({"num_workers"})
+RENAMED_KEYS = {"amp_bf16": "amp"}  #: old name -> new name, applied when a config is read
 
 
 @dataclass(frozen=True)
@@ -98,7 +85,7 @@ class TrainConfig:
     pixel_weight: float = 1.0  # paper eq. (3): content = MSE + VGG
     content_weight: float = 0.006  # ref: ~(1/12.75)^2, ledig's feature rescaling
     adv_weight: float = 1e-3  # paper eq. (1)
-    tv_weight: float = 2e-8  # ref's number; our tv_loss lacks ref's factor 2, so this is half ref's strength
+    tv_weight: float = 4e-8  # ref: 2e-8 on a TV twice ours (its factor 2), i.e. ref's strength (docs/references.md)
     vgg_layer: str = "conv5_4"  # ledig phi_5,4
     vgg_weights: str = "imagenet"  # "imagenet" (stop if missing), "auto" (warn, fall back to random), "random"
 
@@ -110,7 +97,7 @@ class TrainConfig:
 
     # --- hardware
     device: str = "auto"  # "auto", "cpu" or "cuda"
-    amp_bf16: bool = True  # CUDA only
+    amp: bool = True  # CUDA only: mixed precision, bf16 or fp16 by the card (srgan_lib.trainer.amp_dtype)
     channels_last: bool = True  # CUDA only
     deterministic: bool = True
 
@@ -147,7 +134,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         known = {f.name for f in dataclasses.fields(cls)}
-        d = {k: v for k, v in d.items() if k not in REMOVED_KEYS}  # fields older config.json files still hold
+        d = {RENAMED_KEYS.get(k, k): v for k, v in d.items() if k not in REMOVED_KEYS}  # older config.json files
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"unknown config keys {unknown}: the config was written by another version")
@@ -165,7 +152,9 @@ class Profile:
         description: one line for notebooks and logs.
         base: the :class:`TrainConfig` every run of this profile starts from.
         scales, crop_sizes: the ablation axes this profile runs.
-        seeds: the seeds of the ablation grid (one by default).
+        seeds: the seeds every cell runs with (3: seed-to-seed noise is measured; srgan_lib.stats).
+        tv_weights: the TV study's weights (0, ref's strength, then decades up to the paper's literal 1).
+        study_crop: the crop size of the TV study and of the MSE-only control.
     """
 
     name: str
@@ -173,7 +162,9 @@ class Profile:
     base: TrainConfig
     scales: tuple[int, ...] = SCALES
     crop_sizes: tuple[int, ...] = CROP_SIZES
-    seeds: tuple[int, ...] = (0,)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    tv_weights: tuple[float, ...] = (0.0, 4e-8, 1e-6, 1e-4, 1e-2, 1.0)
+    study_crop: int = 88
 
     def config(self, scale: int = 4, crop_size: int = 88, use_tv: bool = True, seed: int = 0,
                **overrides) -> TrainConfig:
@@ -199,22 +190,20 @@ _QUICK = dataclasses.replace(
     d_fc=128,
     upsample_skip="bicubic",  # see notebook 02: a small network beats bicubic within minutes only with it
     train_data="samples",
-    val_data="samples",
+    val_data="set5+set14",  # 19 images: enough for paired comparisons (srgan_lib.stats)
     val_limit=None,
     batch_size=4,  # per unit of compute, batch 4 learned faster than 8 or 16 here (measured, issue 8)
-    # MSE warm-up so that the GAN starts from a generator that beats bicubic. 200, not 100: the untrained
-    # generator with the bicubic skip is torch's bicubic, already +0.20 dB (x4) / +0.30 dB (x2) over MATLAB's
-    # on Set5; after 100 iterations x2 had learned only +0.02 dB beyond that, after 200 +0.27 dB
-    # (benchmarks/quality.py, docs/benchmarks.md)
-    warmup_iters=200,
+    # MSE warm-up so that the GAN starts from a generator that beats bicubic; 120 iterations so that the whole
+    # experiment (3 seeds x 12 cells, control, TV study: 18 shared warm-ups) fits `make reproduce` (docs/benchmarks.md)
+    warmup_iters=120,
     gan_iters=10,  # a token GAN phase: its iterations cost ~4x a warm-up one (VGG + D); budget above
     lr=1e-4,  # ledig: the GAN phase after SRResNet at 1e-4; at 1e-3 ten fresh-Adam steps cost x2 0.6 dB (measured)
     vgg_layer="conv2_2",  # ledig's VGG22: far cheaper than conv5_4 on a CPU
     vgg_weights="auto",
     log_every=2,
-    val_every=50,
-    val_images=2,
-    ckpt_every=50,
+    val_every=60,
+    val_images=1,
+    ckpt_every=60,
 )
 
 _SMOKE = dataclasses.replace(  # seconds per notebook: tiny networks, 3 iterations, 2 small validation crops
@@ -224,7 +213,8 @@ _SMOKE = dataclasses.replace(  # seconds per notebook: tiny networks, 3 iteratio
 )
 
 PROFILES: dict[str, Profile] = {
-    "smoke": Profile("smoke", "CI smoke test: tiny networks, 3 iterations, two small images", _SMOKE),
+    "smoke": Profile("smoke", "CI smoke test: tiny networks, 3 iterations, two small images", _SMOKE,
+                     crop_sizes=(88, 128), seeds=(0, 1), tv_weights=(0.0, 4e-8, 1.0)),
     "quick": Profile("quick", "CPU laptop: small networks on the embedded sample photographs, minutes", _QUICK),
     "paper": Profile("paper", "GPU + DIV2K, as the paper did", _PAPER),
 }
@@ -242,32 +232,15 @@ def default_profile_name() -> str:
 
 
 def get_profile(name: str | None = None) -> Profile:
-    """The profile called ``name`` (default: :func:`default_profile_name`).
+    """The profile called ``name`` (default: :func:`default_profile_name`), with ``$SRGAN_OVERRIDES`` applied.
 
     Raises:
-        ConfigError: for an unknown name.
+        ConfigError: for an unknown name or a bad override (see :func:`srgan_lib.overrides.apply_overrides`).
     """
     name = (name or default_profile_name()).strip().lower()
     if name not in PROFILES:
         raise ConfigError(f"unknown profile {name!r} (from SRGAN_PROFILE or --profile): use one of {PROFILE_NAMES}")
-    return PROFILES[name]
-
-
-def run_name(cfg: TrainConfig) -> str:
-    """Name encoding the ablation axes, e.g. ``srgan_x4_c88_tv1_s0`` (BasicSR style)."""
-    return f"srgan_x{cfg.scale}_c{cfg.crop_size}_tv{int(cfg.use_tv)}_s{cfg.seed}"
-
-
-def ablation_grid(profile: Profile, seeds: tuple[int, ...] | None = None) -> list[TrainConfig]:
-    """Every cell of scale x crop x TV x seed for ``profile``, in a fixed order."""
-    seeds = profile.seeds if seeds is None else tuple(seeds)
-    return [
-        profile.config(scale=s, crop_size=c, use_tv=tv, seed=seed)
-        for s in profile.scales
-        for c in profile.crop_sizes
-        for tv in (True, False)
-        for seed in seeds
-    ]
+    return apply_overrides(PROFILES[name], os.environ.get("SRGAN_OVERRIDES", ""))
 
 
 def runs_dir(profile: str) -> Path:

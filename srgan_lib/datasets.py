@@ -11,6 +11,9 @@ from it, and :func:`data_folder` is the one place a name (or a path) becomes a f
   (:mod:`srgan_lib.samples`), written as PNG into ``<data root>/samples/{train,val}`` on first use.
 * ``"tracked"`` -- small benchmark sets tracked in the repository (``data/README.md``); they stay
   under ``<repo>/data`` whatever ``$SRGAN_DATA`` says.
+* ``"union"`` -- several of the above in one folder (``"set5+set14"``, the quick profile's 19
+  validation images), made on first use in the data root from links to (or copies of) the parts'
+  images, each named ``<part>_<file>`` so that per-image results say where an image comes from.
 
 To add a dataset, add one :class:`Dataset` entry below (see ``docs/architecture.md``).
 """
@@ -18,6 +21,8 @@ To add a dataset, add one :class:`Dataset` entry below (see ``docs/architecture.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -27,7 +32,7 @@ from .config import PROJECT_ROOT
 from .errors import ConfigError, DataError, DownloadError
 
 SPLITS = ("train", "val")
-SOURCES = ("download", "samples", "tracked")
+SOURCES = ("download", "samples", "tracked", "union")
 #: The image files an installer moves and ``srgan download`` counts.
 ARCHIVE_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -98,6 +103,7 @@ class Dataset:
             with one split serves both).
         archives: what ``srgan download`` fetches (``"download"`` only).
         description: one line for help texts.
+        parts: the datasets a ``"union"`` joins (names in :data:`DATASETS`).
     """
 
     folder: str
@@ -106,6 +112,7 @@ class Dataset:
     val: str = ""
     archives: tuple[Archive, ...] = ()
     description: str = ""
+    parts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -151,6 +158,8 @@ DATASETS: dict[str, Dataset] = {
     "set5": Dataset("Set5", "tracked", train="HR", val="HR", description="Set5: 5 benchmark images, in the repository"),
     "set14": Dataset("Set14", "tracked", train="HR", val="HR",
                      description="Set14: 14 benchmark images, in the repository"),
+    "set5+set14": Dataset("Set5+Set14", "union", parts=("set5", "set14"),
+                          description="Set5 and Set14 together: 19 images (the quick profile's validation)"),
 }
 
 
@@ -191,6 +200,8 @@ def data_folder(spec: str | os.PathLike, split: str = "train") -> Path:
         folder = dataset.path(split)
         if dataset.source == "samples":
             return samples.write_samples(folder, split)
+        if dataset.source == "union":
+            return _write_union(folder, {part: data_folder(part, split) for part in dataset.parts})
         if not folder.is_dir():
             raise DataError(f"dataset folder {folder} does not exist: {_missing_hint(spec, dataset)}")
         return folder
@@ -199,3 +210,27 @@ def data_folder(spec: str | os.PathLike, split: str = "train") -> Path:
         raise DataError(f"dataset folder {folder} does not exist: pass a folder of images "
                         f"or a dataset name ({', '.join(DATASETS)})")
     return folder
+
+
+def _write_union(folder: Path, parts: dict[str, Path]) -> Path:
+    """``folder`` holding every image of ``parts`` as ``<part>_<file>`` (hard links, else copies); made once.
+
+    Built in a temporary sibling and renamed into place, so that an interrupted first use
+    never leaves half a set; rebuilt when the parts' file names changed.
+    """
+    wanted = {f"{part}_{p.name}": p for part, src in parts.items() for p in sorted(src.iterdir())
+              if p.is_file() and p.suffix.lower() in ARCHIVE_IMAGE_SUFFIXES}
+    if folder.is_dir() and sorted(p.name for p in folder.iterdir()) == sorted(wanted):
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    for name, src in wanted.items():
+        try:
+            os.link(src, staging / name)
+        except OSError:  # another file system, or links not allowed
+            shutil.copy2(src, staging / name)
+    if folder.is_dir():
+        shutil.rmtree(folder)
+    os.replace(staging, folder)
+    return folder
+

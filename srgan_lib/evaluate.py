@@ -19,6 +19,7 @@ from typing import Callable, Iterable
 
 import torch
 from PIL import Image
+from tqdm.auto import tqdm
 
 from .errors import ConfigError, DataError
 from .images import center_crop, list_images, load_image, to_tensor
@@ -172,7 +173,7 @@ def evaluate_images(folder_or_paths, scale: int, protocol: str = "standard",
 def evaluate_methods(folder_or_paths, scale: int, methods: dict[str, Callable | None],
                      protocols: Iterable[str] = PROTOCOLS, resize_method: str | None = None,
                      limit: int | None = None, max_side: int | None = None,
-                     device=None) -> dict[tuple[str, str], EvalResult]:
+                     device=None, progress: bool = False) -> dict[tuple[str, str], EvalResult]:
     """Score several methods under several protocols, decoding each image and making each pair once.
 
     What :func:`evaluate_images` does for one method and protocol, with the
@@ -187,6 +188,7 @@ def evaluate_methods(folder_or_paths, scale: int, methods: dict[str, Callable | 
         protocols: the protocols to score under.
         folder_or_paths, scale, resize_method, limit, max_side, device: as in
             :func:`evaluate_images` (``resize_method=None``: each protocol's own).
+        progress: a ``tqdm.auto`` bar over the images.
 
     Returns:
         ``{(name, protocol): EvalResult}``.
@@ -204,7 +206,7 @@ def evaluate_methods(folder_or_paths, scale: int, methods: dict[str, Callable | 
     resize = {p: resize_method or PROTOCOL_RESIZE[p] for p in protocols}
     paths = _image_paths(folder_or_paths)[:limit]
     rows = {(name, p): [] for name in methods for p in protocols}
-    for path in paths:
+    for path in tqdm(paths, desc=f"scoring x{scale}", unit="image", disable=not progress, dynamic_ncols=True):
         image = load_image(path)
         if max_side:
             image = center_crop(image, max_side)

@@ -185,7 +185,7 @@ class GeneratorLoss(nn.Module):
 
     Args:
         weights: one weight per key of :data:`TERMS` (``{"g_pixel": 1.0,
-            "g_content": 0.006, "g_adv": 1e-3, "g_tv": 2e-8}`` in the paper
+            "g_content": 0.006, "g_adv": 1e-3, "g_tv": 4e-8}`` in the paper
             profile; see :func:`config_weights`). A content weight of 0 builds no VGG.
         vgg_layer: phi_i,j, e.g. ``"conv5_4"``.
         vgg_weights: ``"imagenet"``, ``"auto"`` or ``"random"`` (see

@@ -1,4 +1,4 @@
-"""The image-quality metrics (PSNR, SSIM) and their registry ``METRICS``.
+"""The image-quality metrics (PSNR, SSIM, texture, artifacts) and their registry ``METRICS``.
 
 ``notebooks/01_bicubic_baseline.ipynb`` derives both metrics from the paper's
 eqs. (9)-(14); :mod:`srgan_lib.protocols` decides how an HR image becomes the pair
@@ -13,6 +13,10 @@ Metrics (batched in torch, CPU or GPU; pass float64 tensors for evaluation):
   whole image, eq. (13) is a different, global number). ``padding="valid"`` keeps
   only windows inside the image (MATLAB's ``ssim_index``, scikit-image);
   ``padding="zero"`` zero-pads so that borders count (the paper's reference code).
+
+What the adversary changes, weight-free, from the luma's power spectrum (:mod:`srgan_lib.spectra`):
+``texture`` (:func:`~srgan_lib.spectra.texture_ratio`: 1 = as much fine detail as HR, < 1 blur) and
+``artifact`` (:func:`~srgan_lib.spectra.artifact_score`: 1 = as clean as HR, large = stripes).
 
 The registry ``METRICS`` (``{name: Metric}``) is the one list of what is
 reported: :func:`srgan_lib.protocols.score_image` computes every entry per image,
@@ -32,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import DataError
+from .spectra import artifact_score, texture_ratio
 
 
 def _crop(x, border: int):
@@ -202,6 +207,24 @@ def image_ssim(sr, hr, scoring: Scoring) -> float:
                       padding=scoring.ssim_padding)[0])
 
 
+def image_texture(sr, hr, scoring: Scoring) -> float:
+    """Texture ratio of one pair (:func:`srgan_lib.spectra.texture_ratio`), border removed first.
+
+    Args:
+        sr, hr: ``1 x 1 x H x W`` luma (any scale: a ratio) or ``1 x 3 x H x W`` RGB in ``[0, 1]``, float64.
+    """
+    return texture_ratio(_crop(sr, scoring.crop_border), _crop(hr, scoring.crop_border))
+
+
+def image_artifact(sr, hr, scoring: Scoring) -> float:
+    """Periodic-artifact score of one pair (:func:`srgan_lib.spectra.artifact_score`), border removed first.
+
+    Args:
+        sr, hr: ``1 x 1 x H x W`` luma (any scale: a ratio) or ``1 x 3 x H x W`` RGB in ``[0, 1]``, float64.
+    """
+    return artifact_score(_crop(sr, scoring.crop_border), _crop(hr, scoring.crop_border))
+
+
 def mean_over_images(name: str, per_image: list[dict], scoring: Scoring) -> float:
     """A set's value: the mean of the per-image values ``row[name]``."""
     return float(np.mean([row[name] for row in per_image]))
@@ -244,6 +267,8 @@ class Metric:
 METRICS: dict[str, Metric] = {
     "psnr": Metric(image_psnr, "PSNR", digits=2, unit="dB", over_images=psnr_over_images),
     "ssim": Metric(image_ssim, "SSIM", digits=4),
+    "texture": Metric(image_texture, "Texture", digits=3),
+    "artifact": Metric(image_artifact, "Artifacts", digits=2),
 }
 
 

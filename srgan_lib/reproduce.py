@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import config
+from . import ablation, config, grid
 from .errors import ConfigError
 from .fileio import atomic_write
 
@@ -154,15 +154,32 @@ def run_notebook(path: Path, out_dir: Path, timeout: int | None = None) -> float
     return time.perf_counter() - start
 
 
+#: The notebooks whose runs :func:`reproduce` trains before running them (the ablation and the TV study).
+TRAINING_NOTEBOOKS = ("05", "06")
+
+
 def reproduce(profile_name: str | None = None, only: list[str] | None = None) -> dict:
-    """Run notebooks 01-05 for ``profile_name``; return ``{notebook: seconds}`` (progress logged at INFO)."""
+    """Train the experiments' runs, then run the numbered notebooks for ``profile_name``.
+
+    Every run of the ablation, the MSE-only control and the TV study
+    (:func:`srgan_lib.grid.plan`) is trained first, in this process, with progress
+    bars and an estimate of the time beforehand; the notebooks then find them
+    finished and only score and draw (each within minutes). Returns
+    ``{step: seconds}`` (``"training"`` and one entry per notebook).
+    """
     profile = config.get_profile(profile_name)
     os.environ["SRGAN_PROFILE"] = profile.name  # inherited by every kernel
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep: see the Makefile
     out = config.results_dir(profile.name)
     timings: dict[str, float] = {}
     logger.info(f"reproducing with profile '{profile.name}' ({profile.description})")
-    for path in notebook_paths(only):
+    paths = notebook_paths(only)
+    if any(p.name.startswith(TRAINING_NOTEBOOKS) for p in paths):
+        start = time.perf_counter()
+        ablation.train_runs(profile, progress=True)
+        timings["training"] = time.perf_counter() - start
+        logger.info(f"  training: {timings['training']:.0f} s")
+    for path in paths:
         logger.info(f"  running {path.name} ...")
         timings[path.name] = run_notebook(path, out / "notebooks")
         logger.info(f"  {path.name}: {timings[path.name]:.0f} s")
@@ -179,7 +196,7 @@ def job_commands(profile_name: str | None = None, seeds: tuple[int, ...] | None 
     """One ``srgan train`` command per grid cell, for a job array (each cell is independent)."""
     profile = config.get_profile(profile_name)
     cmds = []
-    for cfg in config.ablation_grid(profile, seeds):
+    for cfg in grid.ablation_grid(profile, seeds):
         args = ["srgan", "train", "--profile", profile.name, "--scale", str(cfg.scale),
                 "--crop", str(cfg.crop_size), "--seed", str(cfg.seed)]
         if not cfg.use_tv:

@@ -21,11 +21,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import platform
 from pathlib import Path
 
+import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from . import losses
+from . import config, losses
+from .checkpoint import GENERATOR, load_checkpoint
 from .config import TrainConfig
 from .errors import ConfigError
 from .fileio import atomic_write_text
@@ -151,3 +154,67 @@ def _read(path: Path) -> list[dict]:
                 row[k] = float(v) if v != "" else float("nan")
         out.append(row)
     return out
+
+
+#: Config fields that may differ when a run is resumed (they do not change the numbers), and removed ones.
+RESUMABLE_KEYS = frozenset({"device"}) | config.REMOVED_KEYS
+#: Fields the MSE warm-up never reads: a run may continue another run's finished warm-up (``start_from``)
+#: when their configs differ only in these (and its own warm-up is at least as long).
+WARMUP_FREE_KEYS = RESUMABLE_KEYS | {"use_tv", "tv_weight", "adv_weight", "content_weight", "vgg_layer",
+                                     "vgg_weights", "gan_iters", "warmup_iters"}
+
+
+def check_run_dir(run_dir: Path, cfg: config.TrainConfig) -> bool:
+    """True when ``run_dir`` holds this config's run; raise when it holds another.
+
+    Raises:
+        ConfigError: ``config.json`` differs from ``cfg`` (naming the fields).
+    """
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        return False
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: unreadable ({exc}); delete {run_dir} to start the run again") from None
+    require_same_config(stored, cfg, run_dir)
+    return True
+
+
+def require_same_config(stored: dict, cfg: config.TrainConfig, run_dir: Path,
+                         free=RESUMABLE_KEYS) -> None:
+    """Raise a :class:`ConfigError` naming the fields outside ``free`` where ``stored`` differs from ``cfg``."""
+    stored = config.TrainConfig.from_dict(stored).to_dict()  # renamed fields of older versions' configs
+    wanted = cfg.to_dict()
+    diff = sorted(k for k in set(stored) | set(wanted) if k not in free and stored.get(k) != wanted.get(k))
+    if diff:
+        shown = ", ".join(f"{k}: {stored.get(k)!r} there, {wanted.get(k)!r} requested" for k in diff[:4])
+        raise ConfigError(f"{run_dir} holds a run with another config ({shown}); "
+                          "pass another --runs folder or delete that one")
+
+
+def warmup_checkpoint(start_from: Path, cfg: config.TrainConfig) -> dict:
+    """The finished MSE warm-up in ``start_from`` that ``cfg`` may continue (see :data:`WARMUP_FREE_KEYS`).
+
+    Raises:
+        ConfigError: no finished warm-up there, or one of another config.
+    """
+    ckpt = load_checkpoint(start_from) if (Path(start_from) / GENERATOR).is_file() else None
+    if ckpt is None or ckpt["step"] != ckpt["config"]["warmup_iters"] or ckpt["config"]["gan_iters"] != 0:
+        raise ConfigError(f"{start_from}: no finished MSE warm-up to continue; train it first")
+    require_same_config(ckpt["config"], cfg, start_from, WARMUP_FREE_KEYS)
+    if cfg.warmup_iters < ckpt["step"]:
+        raise ConfigError(f"{start_from}: its warm-up ({ckpt['step']} iterations) is longer than this run's "
+                          f"({cfg.warmup_iters})")
+    return ckpt
+
+
+def write_meta(run_dir, trainer, folders, device, wall, step, finished) -> None:
+    """``meta.json``: what a run actually used (VGG weights, precision, data, device) and how far it got."""
+    meta = {"vgg_weights_used": trainer.loss.vgg_weights_used, "precision": trainer.precision,
+            "train_data": str(folders[0]),
+            "val_data": str(folders[1]) if folders[1] else None, "device": str(device),
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+            or platform.machine(), "torch_version": torch.__version__, "wall_time_s": round(wall, 3),
+            "step": step, "finished": finished}
+    atomic_write_text(Path(run_dir) / "meta.json", json.dumps(meta, indent=2) + "\n")

@@ -29,10 +29,9 @@ synchronised BN); files are written, and validation run, by rank 0 only.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import platform
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,7 +39,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import batches, config, data, datasets, distributed, evaluate, runlog
+from . import batches, config, data, datasets, distributed, evaluate, grid, runlog
 from .checkpoint import (
     GENERATOR,
     load_checkpoint,
@@ -50,72 +49,38 @@ from .checkpoint import (
     set_rng_state,
 )
 from .errors import ConfigError, UserError
-from .fileio import atomic_write_text, check_writable
+from .fileio import atomic_write, atomic_write_text, check_writable
 from .runlog import LOSS_KEYS, RunLog
 from .trainer import Trainer
 from .upscale import upscale
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["train", "Trainer", "DivergenceError", "check_run_dir"]
+__all__ = ["train", "Trainer", "DivergenceError"]
 
-#: Config fields that may differ when a run is resumed (they do not change the numbers), and removed ones.
-RESUMABLE_KEYS = frozenset({"device"}) | config.REMOVED_KEYS
+WARMUP_G = "warmup_generator.pt"  #: the SRResNet at the end of the warm-up, kept beside the GAN's result
 
 
 class DivergenceError(UserError, FloatingPointError):
     """A loss became NaN or infinite; the run stopped, its last good checkpoint kept."""
 
 
-def check_run_dir(run_dir: Path, cfg: config.TrainConfig) -> bool:
-    """True when ``run_dir`` holds this config's run; raise when it holds another.
-
-    Raises:
-        ConfigError: ``config.json`` differs from ``cfg`` (naming the fields).
-    """
-    path = Path(run_dir) / runlog.CONFIG
-    if not path.is_file():
-        return False
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: unreadable ({exc}); delete {run_dir} to start the run again") from None
-    _require_same_config(stored, cfg, run_dir)
-    return True
-
-
-def _require_same_config(stored: dict, cfg: config.TrainConfig, run_dir: Path) -> None:
-    """Raise a :class:`ConfigError` naming the fields where ``stored`` differs from ``cfg``."""
-    wanted = cfg.to_dict()
-    diff = sorted(k for k in set(stored) | set(wanted)
-                  if k not in RESUMABLE_KEYS and stored.get(k) != wanted.get(k))
-    if diff:
-        shown = ", ".join(f"{k}: {stored.get(k)!r} there, {wanted.get(k)!r} requested" for k in diff[:4])
-        raise ConfigError(f"{run_dir} holds a run with another config ({shown}); "
-                          "pass another --runs folder or delete that one")
-
-
-def _write_meta(run_dir, trainer, folders, device, wall, step, finished) -> None:
-    meta = {"vgg_weights_used": trainer.loss.vgg_weights_used, "train_data": str(folders[0]),
-            "val_data": str(folders[1]) if folders[1] else None, "device": str(device),
-            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
-            or platform.machine(), "torch_version": torch.__version__, "wall_time_s": round(wall, 3),
-            "step": step, "finished": finished}
-    atomic_write_text(Path(run_dir) / "meta.json", json.dumps(meta, indent=2) + "\n")
-
-
 def train(cfg: config.TrainConfig, run_dir=None, resume: bool = True, progress: bool = True,
-          on_checkpoint: Callable[[int, torch.nn.Module], None] | None = None) -> Path:
+          on_checkpoint: Callable[[int, torch.nn.Module], None] | None = None, start_from=None) -> Path:
     """Train one run (see the module docstring); return its folder.
 
     Args:
         cfg: the run's config (one cell of the ablation grid).
-        run_dir: the run's folder (default ``config.runs_dir(cfg.profile) / config.run_name(cfg)``).
+        run_dir: the run's folder (default ``config.runs_dir(cfg.profile) / grid.run_name(cfg)``).
         resume: continue from the folder's newest checkpoint; with False a folder
             that holds checkpoints is an error (a finished run is never retrained).
         progress: show a ``tqdm.auto`` bar with the losses and ETA.
         on_checkpoint: called as ``on_checkpoint(step, generator)`` after each
             checkpoint is written (e.g. to keep snapshots for a figure).
+        start_from: a finished MSE-only run (``srgan_lib.grid.warmup_config``) whose last
+            checkpoint a new run continues instead of repeating its warm-up: the result is
+            that of the run trained from scratch (same initialisation, batches and optimiser
+            state; ``srgan_lib.grid`` shares one warm-up between the runs of a seed).
 
     Returns:
         Path: the run folder, holding ``config.json``, ``meta.json``,
@@ -126,21 +91,21 @@ def train(cfg: config.TrainConfig, run_dir=None, resume: bool = True, progress: 
         ConfigError: bad device, a folder holding another run, or checkpoints without ``resume``.
         DataError: missing data folders. DivergenceError: a NaN/inf loss.
     """
-    run_dir = Path(run_dir) if run_dir is not None else config.runs_dir(cfg.profile) / config.run_name(cfg)
+    run_dir = Path(run_dir) if run_dir is not None else config.runs_dir(cfg.profile) / grid.run_name(cfg)
     device = distributed.resolve_device(cfg.device)
     if device.type == "cuda" and distributed.env_world_size() > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     info = distributed.setup(device)
     try:
-        return _train(cfg, run_dir, device, info, resume, progress and info.is_main, on_checkpoint)
+        return _train(cfg, run_dir, device, info, resume, progress and info.is_main, on_checkpoint, start_from)
     finally:
         distributed.teardown(info)
 
 
-def _train(cfg, run_dir, device, info, resume, progress, on_checkpoint) -> Path:
+def _train(cfg, run_dir, device, info, resume, progress, on_checkpoint, start_from=None) -> Path:
     # every rank reads the folder before rank 0 writes anything into it
-    finished = check_run_dir(run_dir, cfg) and (run_dir / GENERATOR).is_file()
+    finished = runlog.check_run_dir(run_dir, cfg) and (run_dir / GENERATOR).is_file()
     distributed.barrier(info)
     if finished:
         if progress:
@@ -150,12 +115,19 @@ def _train(cfg, run_dir, device, info, resume, progress, on_checkpoint) -> Path:
                datasets.data_folder(cfg.val_data, "val") if cfg.val_images > 0 else None)
     ckpt = load_checkpoint(run_dir) if run_dir.is_dir() else None
     if ckpt is not None:  # also when config.json was lost: the checkpoint carries its own config
-        _require_same_config(ckpt["config"], cfg, run_dir)
+        runlog.require_same_config(ckpt["config"], cfg, run_dir)
     if ckpt is not None and not resume:
         raise ConfigError(f"{run_dir} holds a checkpoint at step {ckpt['step']}: pass --resume "
                           "(resume=True) to continue it, or delete the folder to start again")
     if info.is_main:
         check_writable(run_dir)
+    forked = ckpt is None and start_from is not None
+    if forked:
+        ckpt = runlog.warmup_checkpoint(Path(start_from), cfg)
+        if info.is_main:  # the warm-up's log rows (so that this run's curves start at step 0) and its SRResNet
+            for name, target in (("metrics.csv", "metrics.csv"), ("val.csv", "val.csv"), (GENERATOR, WARMUP_G)):
+                if (Path(start_from) / name).is_file():
+                    atomic_write(run_dir / target, lambda tmp, src=Path(start_from) / name: shutil.copyfile(src, tmp))
     config.seed_everything(cfg.seed, cfg.deterministic)
     if device.type == "cuda" and not cfg.deterministic:
         torch.backends.cudnn.benchmark = True
@@ -167,7 +139,7 @@ def _train(cfg, run_dir, device, info, resume, progress, on_checkpoint) -> Path:
         trainer.load_state_dict(ckpt)
         set_rng_state(ckpt["rng"])
         step, wall_before = int(ckpt["step"]), float(ckpt["wall_time"])
-    elif info.is_main:
+    if (ckpt is None or forked) and info.is_main:
         atomic_write_text(run_dir / runlog.CONFIG, cfg.to_json() + "\n")
     log_window = ckpt.get("log_window", {"keys": [], "rows": []}) if ckpt is not None else None
     return _Loop(cfg, run_dir, trainer, dataset, folders, step, wall_before, log_window,
@@ -189,7 +161,7 @@ class _Loop:
         self.dist = trainer.dist
         self.is_main = self.dist.is_main  # rank 0 writes every file
         self.log = RunLog(run_dir, resume_step=step if resumed else None) if self.is_main else None
-        self.bar = tqdm(total=cfg.total_iters, initial=step, desc=config.run_name(cfg), disable=not progress,
+        self.bar = tqdm(total=cfg.total_iters, initial=step, desc=grid.run_name(cfg), disable=not progress,
                         unit="it", dynamic_ncols=True)
         self.start = time.perf_counter()
 
@@ -225,7 +197,7 @@ class _Loop:
                 if self.step == cfg.warmup_iters and cfg.gan_iters > 0 and self.is_main:
                     self._check(phase)
                     # the SRResNet of the warm-up, kept to compare with the GAN's result (issue 8)
-                    save_generator(self.run_dir / "warmup_generator.pt", trainer.generator, cfg, self.step)
+                    save_generator(self.run_dir / WARMUP_G, trainer.generator, cfg, self.step)
                 if self._every(cfg.ckpt_every) or end_of_phase:
                     self._check(phase)
                     self._checkpoint()
@@ -295,5 +267,5 @@ class _Loop:
 
     def _meta(self, finished: bool) -> None:
         if self.is_main:
-            _write_meta(self.run_dir, self.trainer, self.folders, self.trainer.device, self.wall(), self.step,
+            runlog.write_meta(self.run_dir, self.trainer, self.folders, self.trainer.device, self.wall(), self.step,
                         finished)

@@ -9,12 +9,19 @@
   **G step** with D frozen (eq. (1) + TV), so that the adversarial gradient flows
   *through* D into G but D's parameters get none.
 
-On CUDA the forward passes run under bf16 autocast and the networks in
-channels_last (``cfg.amp_bf16``, ``cfg.channels_last``). Otherwise everything runs
-in the networks' dtype, which is torch's default dtype when the Trainer is built:
-float32 normally, float64 under ``torch.set_default_dtype(torch.float64)``, which
-the tests use to compare two computations (1 vs 2 processes, the library vs the
-equations written by hand) with a tolerance far below any real difference.
+Precision (``Trainer.precision``, recorded in each run's ``meta.json``): on CUDA
+with ``cfg.amp`` the forward passes run under autocast in the dtype
+:func:`amp_dtype` picks by the card: **bf16** where it computes bf16 natively
+(compute capability >= 8.0: A100, H100, L4, RTX 30xx and later), else **fp16**
+(T4 7.5, V100 7.0), whose narrow exponent needs gradient scaling
+(``torch.amp.GradScaler``, one for G and one for D, their state in the
+checkpoints). bf16 keeps fp32's exponent and needs none. The networks are in
+channels_last on CUDA (``cfg.channels_last``). On the CPU, or with ``cfg.amp``
+off, everything runs in the networks' dtype, which is torch's default dtype
+when the Trainer is built: float32 normally (``"fp32"``), float64 under
+``torch.set_default_dtype(torch.float64)`` (``"fp64"``), which the tests use
+to compare two computations (1 vs 2 processes, the library vs the equations
+written by hand) with a tolerance far below any real difference.
 :func:`srgan_lib.train.train` runs the loop; ``notebooks/04_training.ipynb``
 rebuilds one step by hand.
 """
@@ -47,8 +54,33 @@ def default_dtype(dtype: torch.dtype) -> Iterator[None]:
         torch.set_default_dtype(before)
 
 
+def amp_dtype(device: torch.device | str, enabled: bool = True) -> torch.dtype | None:
+    """The autocast dtype of mixed precision on ``device``; None for none (the CPU, or ``enabled`` off).
+
+    ``torch.bfloat16`` where the card has bf16 natively (compute capability >= 8.0), else
+    ``torch.float16`` (with a ``GradScaler``: see :class:`Trainer`). Native means
+    ``is_bf16_supported(including_emulation=False)``: the default call also says True on a T4
+    (7.5), which only emulates bf16, slower than fp32.
+    """
+    device = torch.device(device)
+    if not enabled or device.type != "cuda":
+        return None
+    native = (torch.cuda.get_device_capability(device) >= (8, 0)
+              or torch.cuda.is_bf16_supported(including_emulation=False))
+    return torch.bfloat16 if native else torch.float16
+
+
+#: ``Trainer.precision`` by autocast dtype, or by the networks' dtype without autocast.
+PRECISION_NAMES = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32", torch.float64: "fp64"}
+
+
 class Trainer:
     """The networks, optimisers and loss of one run, and one training step.
+
+    Precision: on CUDA with ``cfg.amp`` (the default) bf16 autocast where the card has bf16
+    natively (compute capability >= 8.0), else fp16 autocast with gradient scaling
+    (T4, V100); on the CPU, or with ``cfg.amp`` off, the networks' dtype (float32, or
+    float64 under :func:`default_dtype`) throughout. See the module docstring.
 
     Args:
         cfg: the run's config.
@@ -63,14 +95,26 @@ class Trainer:
         g_net, d_net: the same networks as trained (DDP-wrapped when distributed).
         loss: ``losses.GeneratorLoss`` with the config's weights.
         opt_g, opt_d: Adam optimisers; ``opt_phase`` says which phase ``opt_g``'s state belongs to.
+        amp_dtype: the autocast dtype (:func:`amp_dtype`), None without autocast.
+        precision: ``"bf16"``, ``"fp16"``, or without autocast ``"fp32"`` / ``"fp64"`` (the networks' dtype).
+        scaler_g, scaler_d: ``torch.amp.GradScaler`` of each network's updates, enabled only for fp16
+            (disabled, each is a pass-through: ``scale(loss)`` is ``loss``, ``step(opt)`` is ``opt.step()``).
     """
 
     def __init__(self, cfg: config.TrainConfig, device: torch.device | str = "cpu",
                  dist_info: distributed.DistInfo = distributed.SINGLE):
         self.cfg, self.device, self.dist = cfg, torch.device(device), dist_info
         cuda = self.device.type == "cuda"
-        self.amp = cuda and cfg.amp_bf16
+        self.amp_dtype = amp_dtype(self.device, cfg.amp)
         self.dtype = torch.get_default_dtype()  # of the networks and of every batch (float32 unless a test says)
+        computed = self.amp_dtype if self.amp_dtype is not None else self.dtype
+        self.precision = PRECISION_NAMES.get(computed, str(computed))
+        # fp16's largest value is 65504 and its smallest normal 6e-5: small gradients underflow to 0 unless
+        # the loss is scaled up first (and the scale lowered after an overflow); one scaler per network, so
+        # that an overflow in D's update does not shrink G's scale
+        fp16 = self.amp_dtype == torch.float16
+        self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=fp16)
+        self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=fp16)
         self.memory_format = torch.channels_last if cuda and cfg.channels_last else torch.contiguous_format
         self.generator = models.Generator(cfg.scale, cfg.num_feat, cfg.num_block, cfg.upsample_skip)
         self.discriminator = models.Discriminator(cfg.d_num_feat, cfg.d_fc)
@@ -97,10 +141,20 @@ class Trainer:
                                 fused=self.device.type == "cuda")
 
     def _autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else contextlib.nullcontext()
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    @staticmethod
+    def _update(scaler: torch.amp.GradScaler, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        """Backward and step (the gradients unscaled first; a step with inf/NaN gradients skipped, fp16)."""
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
 
     def _full(self, x: torch.Tensor) -> torch.Tensor:
-        """An autocast (bf16) output back in the networks' dtype; anything else unchanged."""
+        """An autocast (bf16/fp16) output back in the networks' dtype; anything else unchanged."""
         return x.to(self.dtype)
 
     def prepare(self, lr_img: torch.Tensor, hr_img: torch.Tensor):
@@ -126,9 +180,7 @@ class Trainer:
         """Warm-up: G minimises the pixel MSE, eq. (4), alone."""
         with self._autocast():
             g_pixel = losses.pixel_loss(self._full(self.g_net(lr_img)), hr_img)
-        self.opt_g.zero_grad(set_to_none=True)
-        g_pixel.backward()
-        self.opt_g.step()
+        self._update(self.scaler_g, self.opt_g, g_pixel)
         g_pixel = g_pixel.detach()
         return {"g_pixel": g_pixel, "g_total": g_pixel}
 
@@ -138,9 +190,7 @@ class Trainer:
             real = self._full(self.d_net(hr_img))
             fake = self._full(self.d_net(sr_detached))
         terms = losses.discriminator_loss(real, fake)
-        self.opt_d.zero_grad(set_to_none=True)
-        terms["d_total"].backward()
-        self.opt_d.step()
+        self._update(self.scaler_d, self.opt_d, terms["d_total"])
         out = {k: v.detach() for k, v in terms.items()}
         out["d_x"] = torch.sigmoid(real.detach()).mean()
         out["d_g_z"] = torch.sigmoid(fake.detach()).mean()
@@ -154,19 +204,24 @@ class Trainer:
         with models.frozen(self.discriminator), self._autocast():
             fake = self._full(self.discriminator(sr))
             terms = self.loss(self._full(sr), hr_img, fake)
-        self.opt_g.zero_grad(set_to_none=True)
-        terms["g_total"].backward()
-        self.opt_g.step()
+        self._update(self.scaler_g, self.opt_g, terms["g_total"])
         return {k: self._full(v.detach()) for k, v in terms.items()}
 
     def state_dict(self) -> dict:
+        """Networks, optimisers and gradient scalers (``{}`` for a disabled scaler: not fp16)."""
         return {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "opt_phase": self.opt_phase}
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "opt_phase": self.opt_phase,
+                "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`; a scaler keeps its fresh state when the checkpoint has none
+        (written before scalers, or by a bf16/fp32 run now resumed in fp16)."""
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         if state["opt_phase"] != self.opt_phase:
             self.opt_g, self.opt_phase = self._adam_g(state["opt_phase"]), state["opt_phase"]
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
+        for key, scaler in (("scaler_g", self.scaler_g), ("scaler_d", self.scaler_d)):
+            if state.get(key):  # an enabled scaler refuses an empty state; a disabled one ignores any
+                scaler.load_state_dict(state[key])

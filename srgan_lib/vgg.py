@@ -108,6 +108,10 @@ def _download(url: str, path: Path) -> None:
     os.replace(part, path)  # atomic: the real name never holds a partial file
 
 
+#: Why the ImageNet weights could not be had, once a download failed in this process (see VGGFeatureExtractor).
+_UNAVAILABLE: dict[str, str] = {}
+
+
 class VGGFeatureExtractor(nn.Module):
     """phi_i,j of a frozen VGG19 (eq. (5)): torchvision's ``vgg19().features`` up to the chosen layer.
 
@@ -149,14 +153,20 @@ class VGGFeatureExtractor(nn.Module):
 
         state = None
         if weights in ("imagenet", "auto"):
-            state, reason = imagenet_state_dict()
+            # a download that failed in this process is not tried again for every network (an experiment
+            # builds dozens), unless the file has appeared since; the fallback is still recorded per run
+            failed = _UNAVAILABLE.get("reason") if not vgg19_weights_path().is_file() else None
+            state, reason = (None, failed) if failed else imagenet_state_dict()
             if state is None:
                 msg = (f"VGG19 ImageNet weights unavailable: {reason}. Place torchvision's file {VGG19_URL} at "
                        f"{vgg19_weights_path()} (or set TORCH_HOME), or use vgg_weights='random'")
                 if weights == "imagenet":
                     raise DownloadError(msg)
-                logger.warning("%s. Falling back to RANDOM VGG19 weights (recorded as vgg_weights_used: random): "
-                               "the content loss is then not a perceptual loss.", msg)
+                (logger.info if failed else logger.warning)(
+                    "%s. Falling back to RANDOM VGG19 weights (recorded as vgg_weights_used: random): the content "
+                    "loss is then not a perceptual loss.", msg if not failed else "VGG19 ImageNet weights unavailable "
+                    "(as before)")
+                _UNAVAILABLE["reason"] = reason
         if state is not None:
             own = {k: v for k, v in state.items() if k.startswith("features.")
                    and int(k.split(".")[1]) < len(self.features)}

@@ -121,56 +121,70 @@ def comparison_figure(panels: dict, box: tuple[int, int, int] | None = None, tit
     return fig
 
 
-def metrics_vs_crop(built_tables: list, protocol: str = "standard", show_paper: bool | None = None):
-    """Each metric of ``METRICS`` (PSNR, SSIM) against crop size for each scale, TV on and off, bicubic dashed.
+def metrics_vs_crop(built_tables: list, protocol: str = "standard", metrics=("psnr", "ssim")):
+    """Gain over bicubic against crop size, per scale and metric: ours (mean ± std over seeds) beside the paper's.
+
+    Gains, not absolute values: our data and networks differ from the paper's, a gain over
+    the same images' bicubic compares (``srgan_lib.tables``).
 
     Args:
         built_tables: :class:`srgan_lib.tables.Table` objects (from the ablation).
         protocol: which protocol's tables to plot.
-        show_paper: also plot the paper's numbers (hollow markers, on a right-hand
-            axis of their own); default only for the ``paper`` protocol, the one they
-            are comparable with.
+        metrics: which metrics (rows of the figure).
     """
     plt = _plt()
     chosen = sorted((t for t in built_tables if t.protocol == protocol), key=lambda t: t.scale)
     if not chosen:
         raise ValueError(f"metrics_vs_crop: no table for protocol {protocol!r}")
-    show_paper = protocol == "paper" if show_paper is None else show_paper
-    fig, axes = plt.subplots(len(METRICS), len(chosen), figsize=(4.6 * len(chosen), 3 * len(METRICS)), squeeze=False)
-    twins: dict = {}
+    fig, axes = plt.subplots(len(metrics), len(chosen), figsize=(4.6 * len(chosen), 3 * len(metrics)), squeeze=False)
     for j, table in enumerate(chosen):
-        for i, (metric, spec) in enumerate(METRICS.items()):
-            ax = axes[i, j]
+        for i, metric in enumerate(metrics):
+            ax, spec = axes[i, j], METRICS[metric]
             for use_tv, colour in ((True, "tab:blue"), (False, "tab:orange")):
-                rows = [r for r in table.rows if r["use_tv"] == use_tv and r[f"srgan_{metric}"] is not None]
-                if rows:
-                    x = [r["crop_size"] for r in rows]
-                    ax.errorbar(x, [r[f"srgan_{metric}"].mean for r in rows],
-                                yerr=[r[f"srgan_{metric}"].std for r in rows], marker="o", capsize=3,
-                                color=colour, label=f"SRGAN, TV {'on' if use_tv else 'off'}")
-                paper = [(r["crop_size"], r[f"paper_srgan_{metric}"]) for r in table.rows
-                         if r["use_tv"] == use_tv and r[f"paper_srgan_{metric}"] is not None]
-                if show_paper and paper:
-                    # on its own (right) axis: other data put the paper's values far from ours; the trend compares
-                    if (i, j) not in twins:
-                        twins[i, j] = ax.twinx()
-                    twin = twins[i, j]
-                    twin.plot(*zip(*paper), marker="s", mfc="none", ls=":", color=colour,
-                              label=f"paper, TV {'on' if use_tv else 'off'} (right axis)")
-                    twin.set_ylabel("paper (DIV2K)", fontsize=8, color="gray")
-            bic = next((r[f"bicubic_{metric}"] for r in table.rows if r[f"bicubic_{metric}"] is not None), None)
-            if bic is not None:
-                ax.axhline(bic.mean, color="gray", ls="--", label="bicubic")
-            ax.set_xticks(sorted({r["crop_size"] for r in table.rows}))
+                rows = [r for r in table.rows if r["kind"] == "srgan" and r["use_tv"] == use_tv]
+                ours = [(r["crop_size"], r[f"gain_{metric}"]) for r in rows if r[f"gain_{metric}"] is not None]
+                if ours:
+                    ax.errorbar([c for c, _ in ours], [g.mean for _, g in ours], yerr=[g.std for _, g in ours],
+                                marker="o", capsize=3, color=colour, label=f"ours, TV {'on' if use_tv else 'off'}")
+                paper = [(r["crop_size"], r[f"paper_gain_{metric}"]) for r in rows
+                         if r[f"paper_gain_{metric}"] is not None]
+                if paper:
+                    ax.plot(*zip(*paper), marker="s", mfc="none", ls=":", color=colour,
+                            label=f"paper, TV {'on' if use_tv else 'off'}")
+            ax.axhline(0, color="gray", ls="--", lw=0.8)
+            ax.set_xticks(sorted({r["crop_size"] for r in table.rows if r["crop_size"]}))
             ax.set_xlabel("crop size (HR pixels)")
-            ax.set_ylabel(f"{spec.label} ({spec.unit})" if spec.unit else spec.label)
-            ax.set_title(f"x{table.scale}, {spec.label} ({protocol})", fontsize=10)
+            ax.set_ylabel(f"{spec.label} − bicubic" + (f" ({spec.unit})" if spec.unit else ""))
+            ax.set_title(f"x{table.scale}, {spec.label} gain ({protocol})", fontsize=10)
             ax.grid(alpha=0.3)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    if (0, 0) in twins:
-        more = twins[0, 0].get_legend_handles_labels()
-        handles, labels = handles + more[0], labels + more[1]
-    axes[0, 0].legend(handles, labels, fontsize=7)
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def differences_plot(table, metric: str = "psnr"):
+    """The paired differences of a :class:`srgan_lib.tables.Table` with their 95 % intervals, paper's beside.
+
+    Filled markers: distinguishable from noise (the interval excludes 0); hollow: not.
+    """
+    plt = _plt()
+    rows = table.differences
+    fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(rows) + 1.2))
+    for k, d in enumerate(rows):
+        diff = d[f"diff_{metric}"]
+        ax.errorbar(diff.mean, k, xerr=[[diff.mean - diff.low], [diff.high - diff.mean]], fmt="o", capsize=3,
+                    color="tab:blue", mfc="tab:blue" if diff.distinguishable else "white",
+                    label="ours (95 % CI)" if k == 0 else None)
+        if d.get(f"paper_{metric}") is not None:
+            ax.plot(d[f"paper_{metric}"], k, "s", color="tab:red", mfc="none",
+                    label="paper" if not any(r.get(f"paper_{metric}") is not None for r in rows[:k]) else None)
+    ax.axvline(0, color="gray", lw=0.8)
+    ax.set_yticks(range(len(rows)), [d["label"] for d in rows], fontsize=8)
+    ax.invert_yaxis()
+    spec = METRICS[metric]
+    ax.set_xlabel(f"{spec.label} difference" + (f" ({spec.unit})" if spec.unit else ""))
+    ax.set_title(f"x{table.scale}, protocol {table.protocol}: filled = distinguishable from noise", fontsize=10)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

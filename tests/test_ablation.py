@@ -1,77 +1,180 @@
-"""The grid: reuse of finished runs, the evaluation CSV files and the tables it writes (tables: test_tables.py)."""
+"""The experiments on a tiny profile: the runs trained (in plan order, continuing the shared warm-ups), finished
+runs reused, the time estimate, and the tables run_ablation writes (layout: test_tables.py; scores: test_scoring.py)."""
 
 from __future__ import annotations
 
-import csv
 import dataclasses
+import json
+import shutil
 
+import numpy as np
 import pytest
 
-from srgan_lib import ablation, config
-from srgan_lib.evaluate import EvalResult
+from srgan_lib import ablation, config, grid, images, scoring
+
+SCALES, CROP, SEEDS = (2, 4), 16, (0, 1)
 
 
-def test_eval_csv_has_a_column_per_metric_and_stores_the_set_values(tmp_path):
-    cfg = config.get_profile("smoke").config(scale=2, crop_size=88)
-    per_image = [{"name": "a.png", "mse": 0.01, "psnr": 20.0, "ssim": 0.5},
-                 {"name": "b.png", "mse": 0.0001, "psnr": 40.0, "ssim": 0.7}]
-    # under `paper` the set's PSNR is that of the mean MSE (23.0 dB), not the mean of 20 and 40: stored as given
-    scored = [ablation.Scored("paper", "bicubic", 2, EvalResult({"psnr": 22.9, "ssim": 0.6}, "paper", 2, 2, per_image)),
-              ablation.Scored("paper", "srgan_x2_c88_tv1_s0", 2,
-                              EvalResult({"psnr": 23.0, "ssim": 0.625}, "paper", 2, 2, per_image), cfg)]
-    paths = ablation.write_eval_csv(scored, tmp_path)
-    assert [p.name for p in paths] == ["per_image_paper.csv", "summary.csv"]
-    with open(paths[0], newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["method", "scale", "crop_size", "use_tv", "seed", "image", "psnr", "ssim"]
-    assert [(r["method"], r["image"], r["psnr"], r["ssim"]) for r in rows] == [
-        ("bicubic", "a.png", "20.000000", "0.500000"), ("bicubic", "b.png", "40.000000", "0.700000"),
-        ("srgan_x2_c88_tv1_s0", "a.png", "20.000000", "0.500000"),
-        ("srgan_x2_c88_tv1_s0", "b.png", "40.000000", "0.700000")]
-    assert (rows[0]["crop_size"], rows[2]["crop_size"], rows[2]["use_tv"], rows[2]["seed"]) == ("", "88", "1", "0")
-    with open(paths[1], newline="") as f:
-        summary = list(csv.DictReader(f))
-    assert list(summary[0]) == ["protocol", "method", "scale", "crop_size", "use_tv", "seed", "count", "psnr", "ssim"]
-    assert [(r["method"], r["count"], r["psnr"], r["ssim"]) for r in summary] == [
-        ("bicubic", "2", "22.900000", "0.600000"), ("srgan_x2_c88_tv1_s0", "2", "23.000000", "0.625000")]
+def _write_images(folder, n, h, w, seed):
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        images.save_image(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), folder / f"img{i}.png")
+    return folder
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny networks run ~10x faster on one thread than on two on a loaded 2-core machine (thread spin-waits)."""
-    torch = pytest.importorskip("torch")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _snapshot(root) -> dict:
+    """Every file under ``root`` with its modification time: any training writes some."""
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
 
 
-@pytest.fixture
-def tiny_profile():
-    """Two cells (x4, crop 16, TV on/off) of tiny networks trained for 2 iterations."""
-    base = dataclasses.replace(config.get_profile("smoke").base, warmup_iters=1, gan_iters=1, val_images=0,
-                               log_every=1, ckpt_every=1, device="cpu")
-    return config.Profile("smoke", "test", base, scales=(4,), crop_sizes=(16,))
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The smoke profile at x2 and x4, one crop (16), seeds 0 and 1, one warm-up + one GAN step, tiny images.
+
+    Returns ``(profile, root, calls)``: the runs trained into ``root/runs`` and the ``train`` calls made.
+    """
+    root = tmp_path_factory.mktemp("ablation")
+    smoke = config.get_profile("smoke")
+    base = dataclasses.replace(smoke.base, train_data=str(_write_images(root / "train", 3, 40, 48, 0)),
+                               val_data=str(_write_images(root / "val", 2, 32, 36, 1)), val_limit=None,
+                               val_max_side=None, warmup_iters=1, gan_iters=1, val_images=0, log_every=1,
+                               ckpt_every=1, vgg_layer="conv1_2", device="cpu")
+    profile = dataclasses.replace(smoke, base=base, scales=SCALES, crop_sizes=(CROP,), seeds=SEEDS, study_crop=CROP,
+                                  tv_weights=(0.0, grid.DEFAULT_TV_WEIGHT, 1.0))
+    calls = []
+    real_train = ablation.train
+
+    def recording_train(cfg, run_dir, start_from=None, **kwargs):
+        calls.append((run_dir.name, start_from and start_from.name,
+                      start_from is not None and (start_from / "generator.pt").is_file()))
+        return real_train(cfg, run_dir, start_from=start_from, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ablation, "train", recording_train)
+        out = ablation.train_runs(profile, root=root / "runs", progress=False)
+    return profile, root, out, calls
 
 
-def test_grid_reuses_finished_runs_and_writes_eval_and_tables(tiny_profile, tmp_path, one_thread):
-    runs = ablation.run_grid(tiny_profile, runs_root=tmp_path / "runs", progress=False)
-    assert list(runs) == ["srgan_x4_c16_tv1_s0", "srgan_x4_c16_tv0_s0"]
-    stamps = {n: (d / "generator.pt").stat().st_mtime_ns for n, d in runs.items()}
-    metrics = {n: (d / "metrics.csv").read_text() for n, d in runs.items()}
-    again = ablation.run_grid(tiny_profile, runs_root=tmp_path / "runs", progress=False)
-    assert again == runs
-    assert {n: (d / "generator.pt").stat().st_mtime_ns for n, d in again.items()} == stamps  # not retrained
-    assert {n: (d / "metrics.csv").read_text() for n, d in again.items()} == metrics
+def test_train_runs_trains_every_run_of_the_plan_in_order(tiny):
+    profile, root, out, calls = tiny
+    runs = grid.plan(profile)
+    # per scale: 2 warm-ups (one per seed), 4 grid cells, 2 controls, 2 TV-study runs (weight 1)
+    assert len(runs) == 2 * (2 + 4 + 2 + 2)
+    assert list(out) == [r.name for r in runs] and [c[0] for c in calls] == [r.name for r in runs]
+    for r in runs:
+        folder = out[r.name]
+        assert folder == root / "runs" / r.name and (folder / "generator.pt").is_file()
+        assert config.TrainConfig.from_dict(json.loads((folder / "config.json").read_text())) == r.cfg
+    assert ablation.missing(runs, root / "runs") == []
 
-    scored = ablation.evaluate_grid(tiny_profile, runs, out_dir=tmp_path / "eval", device="cpu", progress=False)
-    # bicubic + 2 runs, under both protocols
-    assert sorted((s.protocol, s.method) for s in scored) == sorted(
-        (p, m) for p in ("standard", "paper") for m in ("bicubic", *runs))
-    with open(tmp_path / "eval" / "per_image_standard.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert len(rows) == 3 * 2  # 3 methods x the 2 validation images of the smoke profile
-    built = ablation.build_tables(tiny_profile, scored, runs)
-    files = ablation.write_tables(tiny_profile, built, tmp_path / "tables")
-    md = files[4][0].read_text()
-    assert "Crop size(16)" in md and "RANDOM VGG WEIGHTS in every run" in md and "DATA SUBSTITUTE" in md
+
+def test_every_run_continues_its_finished_warmup(tiny):
+    profile, _, out, calls = tiny
+    started = {name: (start, ready) for name, start, ready in calls}
+    for r in grid.plan(profile):
+        start, ready = started[r.name]
+        if r.kind == "warmup":
+            assert start is None
+            continue
+        warm = grid.run_name(grid.warmup_config(profile.config(scale=r.cfg.scale, crop_size=CROP, seed=r.cfg.seed)))
+        assert (start, ready) == (warm, True), r.name  # passed to train(), finished beforehand
+        # it holds the warm-up's SRResNet as train() copies it when continuing (one of its own records its own config)
+        assert (out[r.name] / "warmup_generator.pt").read_bytes() == (out[warm] / "generator.pt").read_bytes()
+    control = json.loads((out["srresnet_x4_c16_it2_s1"] / "config.json").read_text())
+    assert (control["warmup_iters"], control["gan_iters"]) == (2, 0)  # as many iterations as an SRGAN cell
+
+
+def test_finished_runs_are_not_trained_again(tiny):
+    profile, root, out, _ = tiny
+    before = _snapshot(root / "runs")
+    assert ablation.train_runs(profile, root=root / "runs", progress=False) == out
+    assert _snapshot(root / "runs") == before
+    # a missing run is trained, and only it (a TV-off cell: its warm-up is there to continue)
+    lost = "srgan_x2_c16_tv0_s1"
+    shutil.rmtree(root / "runs" / lost)
+    assert [r.name for r in ablation.missing(grid.plan(profile), root / "runs")] == [lost]
+    ablation.train_runs(profile, root=root / "runs", progress=False)
+    after = _snapshot(root / "runs")
+    assert {k: v for k, v in after.items() if not k.startswith(lost)} == {
+        k: v for k, v in before.items() if not k.startswith(lost)}
+    assert (root / "runs" / lost / "generator.pt").is_file()
+
+
+def test_missing_means_no_finished_generator(tmp_path):
+    cells = grid.plan(config.get_profile("smoke"), seeds=(0,), kinds=("grid",))[-3:]
+    (tmp_path / cells[0].name).mkdir()  # an interrupted run: a folder, checkpoints, no generator.pt yet
+    (tmp_path / cells[0].name / "last.pt").write_bytes(b"")
+    (tmp_path / cells[1].name).mkdir()
+    (tmp_path / cells[1].name / "generator.pt").write_bytes(b"")
+    assert ablation.missing(cells, tmp_path) == [cells[0], cells[2]]
+
+
+def test_estimate_counts_each_runs_own_steps(tiny, monkeypatch):
+    profile, root, _, _ = tiny
+    assert ablation.estimate_seconds([]) == 0.0
+    assert ablation.estimate_seconds(ablation.missing(grid.plan(profile), root / "runs")) == 0.0  # all trained
+    timed = []
+
+    def fake_seconds(cfg, phase, device):
+        timed.append((cfg.scale, cfg.crop_size, phase))
+        return {"mse": 1.0, "gan": 10.0}[phase]
+
+    monkeypatch.setattr(ablation, "_seconds_per_step", fake_seconds)
+    # per scale: warm-ups 2 x 1 MSE step; grid 4 x 1 GAN step (their warm-up step is the warm-up run's);
+    # controls 2 x (2 - 1) MSE steps; TV study 2 x 1 GAN step: 2 + 40 + 2 + 20 = 64 s
+    assert ablation.estimate_seconds(grid.plan(profile), "cpu") == 2 * 64.0
+    assert sorted(timed) == sorted((s, CROP, p) for s in SCALES for p in ("mse", "gan"))  # each timed once
+
+
+def test_estimate_times_real_steps_when_runs_are_missing(tiny, tmp_path):
+    profile = tiny[0]
+    one_scale = dataclasses.replace(profile, scales=(4,), seeds=(0,))
+    todo = ablation.missing(grid.plan(one_scale, kinds=("grid",)), tmp_path)
+    assert len(todo) == 3 and ablation.estimate_seconds(todo, "cpu") > 0
+
+
+def test_run_ablation_writes_both_tables_with_differences(tiny):
+    profile, root, _, _ = tiny
+    trained = {k: v for k, v in _snapshot(root / "runs").items() if not k.endswith(scoring.SCORES)}
+    res = ablation.run_ablation(profile, root=root / "runs", results=root / "results", progress=False)
+    assert {n for n in res.run_dirs} == {r.name for r in grid.plan(profile) if r.kind in ("grid", "control")}
+    assert sorted(res.files) == ["table1_x2.csv", "table1_x2.md", "table2_x4.csv", "table2_x4.md"]
+    assert all(p.parent == root / "results" / "tables" for p in res.files.values())
+    assert (root / "results" / "eval" / "per_image_standard.csv").is_file()
+    for name in ("table1_x2.md", "table2_x4.md"):
+        md = res.files[name].read_text()
+        for text in ("SRResNet, MSE only, crop 16", "Crop size(16) without tv loss", "Paired difference",
+                     "SRGAN (crop 16) - bicubic", "SRGAN - SRResNet (crop 16)", "TV on - off, crop 16",
+                     "RANDOM VGG WEIGHTS in every run", "seeds 0, 1"):
+            assert text in md, (name, text)
+    assert len(res.tables) == 2 * 2  # scales x protocols
+    for table in res.tables:
+        assert all(d["diff_psnr"].seeds == 2 for d in table.differences)
+    # scored (each run's scores.json), not trained again
+    assert {k: v for k, v in _snapshot(root / "runs").items() if not k.endswith(scoring.SCORES)} == trained
+
+
+def test_build_tables_puts_each_run_in_its_row_and_leaves_the_study_out(tiny):
+    profile, root, out, _ = tiny
+    kinds = {r.name: r.kind for r in grid.plan(profile)}
+    dirs = {n: d for n, d in out.items() if kinds[n] != "warmup"}
+    scored = scoring.score_runs(profile, dirs, protocols=("standard",), out_dir=root / "eval_all", progress=False)
+    (x2,) = [t for t in ablation.build_tables(profile, scored, dirs) if t.scale == 2]
+    psnr = {s.method: s.result.values["psnr"] for s in scored if s.scale == 2}
+    rows = {r["label"]: r for r in x2.rows}
+    assert rows["Crop size(16)"]["ours_psnr"].values == tuple(psnr[f"srgan_x2_c16_tv1_s{s}"] for s in SEEDS)
+    assert rows["Crop size(16) without tv loss"]["ours_psnr"].values == tuple(
+        psnr[f"srgan_x2_c16_tv0_s{s}"] for s in SEEDS)
+    assert rows["SRResNet, MSE only, crop 16"]["ours_psnr"].values == tuple(
+        psnr[f"srresnet_x2_c16_it2_s{s}"] for s in SEEDS)
+    assert rows["Bicubic"]["ours_psnr"].values == (psnr["bicubic"],)
+    # the study's runs (weight 1) were scored, differ from the grid's, and make no row
+    assert len(x2.rows) == 4 and {f"srgan_x2_c16_tv1_w1_s{s}" for s in SEEDS} <= set(psnr)
+    assert all(psnr[f"srgan_x2_c16_tv1_w1_s{s}"] != psnr[f"srgan_x2_c16_tv1_s{s}"] for s in SEEDS)
+
+
+def test_schedule_text_names_the_profiles_schedule(tiny):
+    text = ablation.schedule_text(tiny[0])
+    assert "1 MSE warm-up + 1 GAN iterations at batch 2" in text and "seeds 0, 1" in text
+    assert "paper profile: 0 + 1300 at batch 64" in text

@@ -18,13 +18,13 @@ PACKAGE = PROJECT_ROOT / "srgan_lib"
 
 #: docs/architecture.md, "Modules, lowest first".
 ORDER = (
-    "errors", "log", "fileio", "config",
+    "errors", "log", "fileio", "overrides", "config", "grid",
     "images", "resize", "samples",
     "datasets", "fetch", "download", "cache", "data", "batches",
-    "metrics", "protocols", "evaluate", "tables",
+    "spectra", "metrics", "protocols", "evaluate", "stats", "paper", "tables", "paper_check",
     "models", "vgg", "losses",
-    "distributed", "trainer", "checkpoint", "runlog", "upscale", "video", "train",
-    "ablation", "viz", "reproduce", "book",
+    "distributed", "trainer", "checkpoint", "runlog", "upscale", "video", "train", "scoring",
+    "ablation", "tv_study", "viz", "spectra_plots", "reproduce", "book",
     "cli",
 )
 MAX_LINES = 300

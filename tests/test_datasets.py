@@ -36,6 +36,29 @@ def test_tracked_sets_stay_in_the_repository(set5_dir, set14_dir, data_root):
             assert got == folder and len(images.list_images(got)) == count
 
 
+def test_a_union_joins_its_parts_as_part_file_made_once(data_root, set5_dir, set14_dir):
+    """set5+set14: every image of Set5 and Set14 in one folder of the data root, named after its part."""
+    union = datasets.DATASETS["set5+set14"]
+    assert union.source == "union" and union.parts == ("set5", "set14")
+    folder = datasets.data_folder("set5+set14", "val")
+    assert folder == data_root / "Set5+Set14" == datasets.data_folder("set5+set14", "train")
+    sources = {f"{part}_{p.name}": p for part, src in (("set5", set5_dir), ("set14", set14_dir))
+               for p in images.list_images(src)}
+    made = images.list_images(folder)
+    assert sorted(p.name for p in made) == sorted(sources) and len(made) == 5 + 14
+    for p in made:  # the same bytes as the part's file (a link, or a copy across file systems)
+        assert p.read_bytes() == sources[p.name].read_bytes()
+    assert [p.name for p in data_root.iterdir()] == ["Set5+Set14"]  # no staging folder left behind
+    # made once: a second use finds it complete and leaves it alone ...
+    inode = folder.stat().st_ino
+    assert datasets.data_folder("set5+set14", "val") == folder and folder.stat().st_ino == inode
+    # ... and rebuilds it when it does not hold exactly the parts' images
+    (folder / "stray.png").write_bytes(made[0].read_bytes())
+    (folder / made[1].name).unlink()
+    assert datasets.data_folder("set5+set14", "val") == folder
+    assert sorted(p.name for p in images.list_images(folder)) == sorted(sources)
+
+
 def test_samples_are_written_on_demand_into_the_data_root(data_root):
     assert not (data_root / "samples").exists()
     for split in datasets.SPLITS:
@@ -81,6 +104,6 @@ def test_unknown_names_and_splits_are_clear_errors(data_root):
     with pytest.raises(DataError) as info:
         datasets.data_folder("Set15")
     assert str(info.value) == ("dataset folder Set15 does not exist: pass a folder of images or a dataset name "
-                               "(div2k, bsds100, samples, set5, set14)")
+                               "(div2k, bsds100, samples, set5, set14, set5+set14)")
     with pytest.raises(ConfigError, match=r"split='test': use one of \('train', 'val'\)"):
         datasets.data_folder("set5", "test")

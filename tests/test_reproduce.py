@@ -8,7 +8,7 @@ import shlex
 import nbformat
 import pytest
 
-from srgan_lib import cli, config, reproduce
+from srgan_lib import cli, config, grid, reproduce
 from srgan_lib.errors import ConfigError
 
 
@@ -76,10 +76,10 @@ def test_a_failing_notebook_stops_the_job_and_keeps_its_executed_copy(notebooks,
 def test_job_lines_are_srgan_train_commands_for_every_grid_cell():
     profile = config.get_profile("quick")
     lines = reproduce.job_commands("quick", seeds=(0, 1))
-    grid = config.ablation_grid(profile, (0, 1))
-    assert len(lines) == len(grid) == 2 * 12
+    cells = grid.ablation_grid(profile, (0, 1))
+    assert len(lines) == len(cells) == 2 * 12
     parser = cli.build_parser()
-    for line, cfg in zip(lines, grid):
+    for line, cfg in zip(lines, cells):
         argv = shlex.split(line)
         assert argv[:2] == ["srgan", "train"]
         args = parser.parse_args(argv[1:])  # what the job array will run parses as a valid command

@@ -22,6 +22,7 @@ would be checked.
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -140,3 +141,110 @@ def test_warm_up_then_gan_phase_with_a_fresh_adam():
     fresh = trainer.Trainer(cfg, "cpu")
     fresh.load_state_dict(lib.state_dict())
     assert fresh.opt_phase == "gan" and fresh.opt_g.param_groups[0]["lr"] == cfg.lr
+
+
+# --- precision: the autocast dtype by the card's capability, and fp16's gradient scaling
+
+
+def _fake_card(monkeypatch, capability):
+    """Make torch report a CUDA card of ``capability``; its is_bf16_supported behaves like torch's:
+    True at >= 8.0, and by default also on older cards, which emulate bf16 (a T4 says True)."""
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported",
+                        lambda including_emulation=True: capability >= (8, 0) or including_emulation)
+
+
+@pytest.mark.parametrize("capability, expected", [((9, 0), torch.bfloat16), ((8, 0), torch.bfloat16),
+                                                  ((7, 5), torch.float16), ((7, 0), torch.float16)])
+def test_amp_dtype_follows_the_cards_capability(monkeypatch, capability, expected):
+    # H100 9.0 and A100 8.0 have bf16 natively; T4 7.5 and V100 7.0 do not (a T4 only emulates it)
+    _fake_card(monkeypatch, capability)
+    assert trainer.amp_dtype("cuda") is expected
+    assert trainer.amp_dtype(torch.device("cuda", 0)) is expected
+    assert trainer.amp_dtype("cuda", enabled=False) is None  # cfg.amp off
+
+
+def test_no_autocast_on_the_cpu(monkeypatch):
+    _fake_card(monkeypatch, (9, 0))
+    assert trainer.amp_dtype("cpu") is None and trainer.amp_dtype("cpu", enabled=False) is None
+    lib = trainer.Trainer(_cfg("smoke"), "cpu")
+    assert lib.amp_dtype is None and lib.precision == "fp32"
+    assert not lib.scaler_g.is_enabled() and not lib.scaler_d.is_enabled()
+    assert lib.state_dict()["scaler_g"] == {} == lib.state_dict()["scaler_d"]
+    with trainer.default_dtype(torch.float64):
+        assert trainer.Trainer(_cfg("smoke"), "cpu").precision == "fp64"
+
+
+def _autocast_on_cpu(monkeypatch, dtype):
+    """Let the Trainer pick ``dtype`` on the CPU: the same code path a card of that kind takes on CUDA
+    (CPU autocast and ``GradScaler("cpu")`` exist in torch >= 2.3)."""
+    monkeypatch.setattr(trainer, "amp_dtype", lambda device, enabled=True: dtype if enabled else None)
+
+
+def _batch(step: int):
+    gen = torch.Generator().manual_seed(step)
+    return torch.rand(2, 3, 12, 12, generator=gen), torch.rand(2, 3, 48, 48, generator=gen)
+
+
+def _weights(lib) -> list[torch.Tensor]:
+    return [p.detach().clone() for net in (lib.generator, lib.discriminator) for p in net.parameters()]
+
+
+def test_bf16_needs_no_gradient_scaling(monkeypatch):
+    _autocast_on_cpu(monkeypatch, torch.bfloat16)
+    lib = trainer.Trainer(_cfg("smoke"), "cpu")
+    assert lib.precision == "bf16" and not lib.scaler_g.is_enabled() and not lib.scaler_d.is_enabled()
+    terms = lib.step(*_batch(1), step=1)
+    assert terms["g_total"].dtype == torch.float32 and all(bool(torch.isfinite(v)) for v in terms.values())
+    assert trainer.Trainer(dataclasses.replace(_cfg("smoke"), amp=False), "cpu").precision == "fp32"
+
+
+def test_fp16_scales_the_gradients_and_skips_an_overflowing_step(monkeypatch):
+    _autocast_on_cpu(monkeypatch, torch.float16)
+    lib = trainer.Trainer(_cfg("smoke"), "cpu")
+    assert lib.precision == "fp16" and lib.scaler_g.is_enabled() and lib.scaler_d.is_enabled()
+    for step in range(2):  # the MSE warm-up step, then a GAN step: both go through the scalers
+        terms = lib.step(*_batch(step), step=step)
+        assert all(bool(torch.isfinite(v)) for v in terms.values()), terms
+    # each scaler counts its steps without overflow (GradScaler's growth tracker): G 2, D 1
+    assert lib.scaler_g.state_dict()["_growth_tracker"] == 2 and lib.scaler_d.state_dict()["_growth_tracker"] == 1
+    # a scale of 2^40 makes every fp16 gradient inf (|grad| >~ 1e-7 suffices): both updates are skipped,
+    # the weights stay as they were and each scale is halved, as GradScaler promises for an overflow
+    for scaler in (lib.scaler_g, lib.scaler_d):
+        scaler.update(new_scale=2.0**40)
+    before = _weights(lib)
+    lib.step(*_batch(2), step=2)
+    assert all(torch.equal(a, b) for a, b in zip(before, _weights(lib)))
+    assert lib.scaler_g.get_scale() == lib.scaler_d.get_scale() == 2.0**39
+
+
+@pytest.mark.parametrize("restore_scalers", [True, False])
+def test_fp16_resume_restores_the_scalers(monkeypatch, restore_scalers):
+    """A run resumed from a checkpoint continues as the uninterrupted one, bit for bit (same CPU).
+
+    The checkpoint is taken with both scales at 2^40, so that the next step overflows and is
+    skipped; a resume that forgot the scalers (``restore_scalers=False``, the bug this guards
+    against) would step at the default 2^16 instead, and its weights differ.
+    """
+    _autocast_on_cpu(monkeypatch, torch.float16)
+    cfg = _cfg("smoke")
+    config.seed_everything(0)
+    lib = trainer.Trainer(cfg, "cpu")
+    for step in range(2):
+        lib.step(*_batch(step), step=step)
+    for scaler in (lib.scaler_g, lib.scaler_d):
+        scaler.update(new_scale=2.0**40)
+    state = copy.deepcopy(lib.state_dict())
+    for step in range(2, 4):
+        lib.step(*_batch(step), step=step)
+    resumed = trainer.Trainer(cfg, "cpu")
+    if not restore_scalers:
+        del state["scaler_g"], state["scaler_d"]  # also what a checkpoint written before scalers holds
+    resumed.load_state_dict(state)
+    for step in range(2, 4):
+        resumed.step(*_batch(step), step=step)
+    same = all(torch.equal(a, b) for a, b in zip(_weights(lib), _weights(resumed)))
+    assert same == restore_scalers
+    if restore_scalers:
+        assert resumed.scaler_g.state_dict() == lib.scaler_g.state_dict()
+        assert resumed.scaler_d.state_dict() == lib.scaler_d.state_dict()

@@ -22,6 +22,14 @@ import torchvision
 from srgan_lib import trainer, vgg
 from srgan_lib.errors import ConfigError, DownloadError, UserError
 
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state():
+    """Each test starts as a new process would: no download failure remembered (vgg._UNAVAILABLE)."""
+    vgg._UNAVAILABLE.clear()
+    yield
+    vgg._UNAVAILABLE.clear()
+
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
@@ -252,3 +260,18 @@ def test_missing_file_on_the_server_falls_back_in_auto(server, hub, monkeypatch,
     assert ext.weights_used == "random" and requests == ["/vgg19-dcbb9e9d.pth"]  # a 404 is not retried
     assert any("HTTP 404" in r.getMessage() and "RANDOM" in r.getMessage() for r in caplog.records)
     assert not vgg.vgg19_weights_path().exists()
+
+
+def test_a_failed_download_is_not_tried_again_for_every_network(server, hub, monkeypatch, caplog):
+    # an experiment builds dozens of networks: the first failure is remembered (and warned about once),
+    # every later network still records its fallback as "random"
+    base, _, requests = server
+    monkeypatch.setattr(vgg, "VGG19_URL", f"{base}/vgg19-dcbb9e9d.pth")
+    with caplog.at_level("INFO", logger="srgan_lib.vgg"):
+        first = vgg.VGGFeatureExtractor("conv1_2", weights="auto")
+        second = vgg.VGGFeatureExtractor("conv1_2", weights="auto")
+    assert first.weights_used == second.weights_used == "random"
+    assert requests == ["/vgg19-dcbb9e9d.pth"]  # one attempt, not two
+    assert sum(r.levelname == "WARNING" for r in caplog.records) == 1
+    with pytest.raises(DownloadError, match="HTTP 404"):  # "imagenet" still stops, naming the reason
+        vgg.VGGFeatureExtractor("conv1_2", weights="imagenet")

@@ -10,6 +10,7 @@ from PIL import Image
 
 from srgan_lib import config, tables, viz
 from srgan_lib.evaluate import EvalResult
+from srgan_lib.metrics import METRICS
 
 
 def _png_ok(path) -> tuple[int, int]:
@@ -39,26 +40,73 @@ def test_comparison_figure_has_full_and_zoomed_rows(tmp_path):
 
 
 def _res(psnr, ssim):
-    return EvalResult({"psnr": psnr, "ssim": ssim}, "paper", 2, 1)
+    """A hand-made result: two images at ``psnr -+ 0.5`` dB, SSIM ``ssim``, the other metrics constant."""
+    rows = [{"name": f"i{k}", **{m: 0.5 for m in METRICS}, "psnr": psnr + d, "ssim": ssim}
+            for k, d in enumerate((-0.5, 0.5))]
+    return EvalResult({**{m: 0.5 for m in METRICS}, "psnr": psnr, "ssim": ssim}, "paper", 2, 2, rows)
 
 
-def test_metrics_vs_crop_plots_table_means(tmp_path):
-    runs = {(88, True): [_res(29.0, 0.90), _res(29.2, 0.92)], (128, True): [_res(29.5, 0.91)],
-            (88, False): [_res(28.0, 0.89)], (128, False): [_res(28.5, 0.90)]}
-    built = [tables.build_table(s, "paper", bicubic=_res(27.0, 0.85), runs=runs, crop_sizes=(88, 128))
-             for s in (2, 4)]
-    fig = viz.metrics_vs_crop(built, protocol="paper")
-    psnr_ax = fig.axes[0]
-    tv_on = psnr_ax.lines[0]
-    np.testing.assert_allclose(np.asarray(tv_on.get_xdata(), float), [88, 128])
-    np.testing.assert_allclose(np.asarray(tv_on.get_ydata(), float), [29.1, 29.5])
-    bicubic = [line for line in psnr_ax.lines if line.get_label() == "bicubic"]
-    np.testing.assert_allclose(np.asarray(bicubic[0].get_ydata(), float), 27.0)
-    assert len(fig.axes) == 4 + 4  # 2 metrics x 2 scales, each with one right-hand axis for the paper's values
-    np.testing.assert_allclose(np.asarray(fig.axes[4].lines[0].get_ydata(), float), [29.0084, 29.0127])  # Table 1
+def _built():
+    runs = {(88, True): [_res(29.0, 0.90), _res(29.2, 0.92)], (128, True): [_res(29.5, 0.91), _res(29.5, 0.91)],
+            (88, False): [_res(28.0, 0.89), _res(28.1, 0.89)], (128, False): [_res(28.5, 0.90), _res(28.5, 0.90)]}
+    return [tables.build_table(s, "paper", bicubic=_res(27.0, 0.85), runs=runs, crop_sizes=(88, 128)) for s in (2, 4)]
+
+
+def _errorbars(ax) -> dict:
+    """``{label: (x, y, half-lengths of the error bars)}`` of the errorbar plots on ``ax``."""
+    out = {}
+    for c in ax.containers:
+        line, _, (bars,) = c.lines
+        out[c.get_label()] = (np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float),
+                              np.array([abs(seg[1][1] - seg[0][1]) / 2 for seg in bars.get_segments()]))
+    return out
+
+
+def test_metrics_vs_crop_plots_gains_over_bicubic_beside_the_papers(tmp_path):
+    fig = viz.metrics_vs_crop(_built(), protocol="paper")
+    assert len(fig.axes) == 2 * 2  # metrics x scales
+    psnr_x2, psnr_x4, ssim_x2 = fig.axes[0], fig.axes[1], fig.axes[2]
+    ours = _errorbars(psnr_x2)
+    # gains over bicubic (27.0 dB): TV on 2.1 +- 0.14 and 2.5 +- 0; TV off 1.05 +- 0.07 and 1.5 +- 0
+    x, y, err = ours["ours, TV on"]
+    np.testing.assert_allclose(x, [88, 128])
+    np.testing.assert_allclose(y, [2.1, 2.5])
+    np.testing.assert_allclose(err, [np.sqrt(0.02), 0.0], atol=1e-12)
+    np.testing.assert_allclose(ours["ours, TV off"][1], [1.05, 1.5])
+    np.testing.assert_allclose(_errorbars(ssim_x2)["ours, TV on"][1], [0.06, 0.06])
+    paper = {line.get_label(): line for line in psnr_x2.lines if line.get_label().startswith("paper")}
+    # the paper's gains: Table 1 minus its bicubic 28.3654 dB; Table 2 minus 24.5025 dB
+    np.testing.assert_allclose(paper["paper, TV on"].get_ydata(), [29.0084 - 28.3654, 29.0127 - 28.3654])
+    np.testing.assert_allclose(paper["paper, TV off"].get_ydata(), [28.9112 - 28.3654, 28.9228 - 28.3654])
+    paper4 = {line.get_label(): line for line in psnr_x4.lines}
+    np.testing.assert_allclose(paper4["paper, TV on"].get_ydata(), [25.0117 - 24.5025, 25.0189 - 24.5025])
     assert _png_ok(viz.save_figure(fig, tmp_path / "crop.png"))
     with pytest.raises(ValueError, match="no table"):
-        viz.metrics_vs_crop(built, protocol="standard")
+        viz.metrics_vs_crop(_built(), protocol="standard")
+
+
+def test_differences_plot_marks_distinguishable_differences(tmp_path):
+    table = _built()[0]
+    fig = viz.differences_plot(table, "psnr")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [d["label"] for d in table.differences]
+    points = _errorbars(ax)
+    assert len(ax.containers) == len(table.differences)
+    for k, (c, d) in enumerate(zip(ax.containers, table.differences)):
+        line = c.lines[0]
+        diff = d["diff_psnr"]
+        assert (float(line.get_xdata()[0]), float(line.get_ydata()[0])) == pytest.approx((diff.mean, k))
+        filled = line.get_markerfacecolor() != "white"
+        assert filled == diff.distinguishable, d["label"]
+    assert points["ours (95 % CI)"][0][0] == pytest.approx(table.differences[0]["diff_psnr"].mean)
+    # TV on - off at crop 88: +1.0 and +1.1 dB (seeds 0, 1), 1.05 +- 12.71 x 0.0707 / sqrt(2) = [0.41, 1.69];
+    # crop 128 - 88 with TV: +0.5 and +0.3, 0.4 +- 12.71 x 0.141 / sqrt(2) = [-0.87, 1.67]
+    by_label = {d["label"]: d["diff_psnr"] for d in table.differences}
+    assert by_label["TV on - off, crop 88"].distinguishable and not by_label["crop 128 - 88"].distinguishable
+    paper = [line for line in ax.lines if line.get_marker() == "s"]
+    assert [float(line.get_xdata()[0]) for line in paper] == pytest.approx(
+        [d["paper_psnr"] for d in table.differences if d["paper_psnr"] is not None])
+    assert _png_ok(viz.save_figure(fig, tmp_path / "diffs.png"))
 
 
 def _write_run(folder, cfg, steps=(1, 2, 3, 4)):
