@@ -16,13 +16,19 @@ control and paired differences (:mod:`srgan_lib.stats`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import multiprocessing
+import os
 import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from . import batches, config, data, datasets, distributed, grid, tables
 from .checkpoint import GENERATOR
@@ -54,24 +60,47 @@ def missing(runs: list[grid.Run], root: Path) -> list[grid.Run]:
     return [r for r in runs if not (root / r.name / GENERATOR).is_file()]
 
 
+@contextlib.contextmanager
+def _one_thread(device) -> Iterator[None]:
+    """Torch's CPU work in one thread inside the block (a run's numbers then do not depend on how many runs
+    share the machine); restored after. A GPU run is left as it is."""
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def workers_for(profile: config.Profile, device) -> int:
+    """How many runs train at once: one on a GPU; on the CPU ``profile.workers`` (0: one per core)."""
+    if distributed.resolve_device(device).type != "cpu":
+        return 1
+    return profile.workers or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                  else os.cpu_count() or 1)
+
+
 def _seconds_per_step(cfg: config.TrainConfig, phase: str, device) -> float:
-    """Seconds of one training step of ``cfg`` in ``phase``, timed over 2 steps after a first one."""
+    """Seconds of one training step of ``cfg`` in ``phase`` (one thread on a CPU), timed over 2 steps."""
     cfg = grid.mse_only(cfg, 3) if phase == "mse" else dataclasses.replace(cfg, warmup_iters=0)
     dataset = data.TrainDataset(datasets.data_folder(cfg.train_data, "train"), cfg.scale, cfg.crop_size,
                                 resize_method=cfg.resize_method, progress=False)
-    trainer = Trainer(cfg, device)
-    steps = [batches.make_batch(dataset, k, cfg.batch_size, cfg.seed, device) for k in range(3)]
-    trainer.step(*steps[0], 0)
-    start = time.perf_counter()
-    for k in (1, 2):
-        trainer.step(*steps[k], k)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return (time.perf_counter() - start) / 2
+    with _one_thread(device):
+        trainer = Trainer(cfg, device)
+        steps = [batches.make_batch(dataset, k, cfg.batch_size, cfg.seed, device) for k in range(3)]
+        trainer.step(*steps[0], 0)
+        start = time.perf_counter()
+        for k in (1, 2):
+            trainer.step(*steps[k], k)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return (time.perf_counter() - start) / 2
 
 
-def estimate_seconds(runs: list[grid.Run], device="auto") -> float:
-    """How long training ``runs`` will take here: each (scale, crop, phase) timed over two steps.
+def estimate_seconds(runs: list[grid.Run], device="auto", workers: int = 1) -> float:
+    """How long training ``runs`` will take here: each (scale, crop, phase) timed over two steps, the sum
+    divided among ``workers`` runs at a time.
 
     The timing trains throw-away networks for a few seconds; nothing is written. The steps a
     run takes over from its warm-up (``Run.start_step``) are not counted.
@@ -86,33 +115,83 @@ def estimate_seconds(runs: list[grid.Run], device="auto") -> float:
             if n > 0 and key not in cost:
                 cost[key] = _seconds_per_step(cfg, phase, dev)
             total += n * cost.get(key, 0.0)
-    return total
+    return total / max(1, min(workers, len(runs)))
+
+
+def _train_one(cfg_dict: dict, run_dir: str, start_from: str | None) -> str:
+    """One run, in a worker process (or in this one): one thread on a CPU, no progress bar."""
+    cfg = config.TrainConfig.from_dict(cfg_dict)
+    with _one_thread(distributed.resolve_device(cfg.device)):
+        start = Path(start_from) if start_from else None
+        train(cfg, run_dir=Path(run_dir), resume=True, progress=False, start_from=start)
+    return run_dir
 
 
 def train_runs(profile: config.Profile, seeds: tuple[int, ...] | None = None, kinds=grid.KINDS, root=None,
-               progress: bool = True) -> dict[str, Path]:
+               progress: bool = True, workers: int | None = None) -> dict[str, Path]:
     """Train every missing run of ``profile``'s experiments; return ``{run name: folder}``.
+
+    On a CPU several runs train at once (:func:`workers_for`), each in its own process and thread, a run
+    only after the warm-up it continues; every run computes in one thread however many share the machine,
+    so its numbers do not depend on ``workers``. The workers are started with ``spawn``: a script that
+    calls this with ``workers > 1`` needs the usual ``if __name__ == "__main__":`` guard (the ``srgan``
+    command and notebooks need nothing).
 
     Args:
         profile: the profile.
         seeds: default ``profile.seeds``.
         kinds: which experiments (:data:`srgan_lib.grid.KINDS`; warm-ups come with the runs needing them).
         root: the runs folder (default :func:`srgan_lib.config.runs_dir`).
-        progress: a line with the estimate, then progress bars.
+        progress: a line with the estimate, then a bar over the runs.
+        workers: runs at once (default :func:`workers_for`); 1 trains in this process.
     """
     root = runs_root(profile, root)
     runs = grid.plan(profile, seeds, kinds)
     todo = missing(runs, root)
-    if todo and progress:
-        minutes = estimate_seconds(todo, profile.base.device) / 60
-        logger.info(f"training {len(todo)} of {len(runs)} runs: about {minutes:.1f} min here "
+    out = {r.name: root / r.name for r in runs}
+    if not todo:
+        return out
+    n = workers or workers_for(profile, profile.base.device)
+    for spec, split in ((profile.base.train_data, "train"), (profile.base.val_data, "val")):
+        datasets.data_folder(spec, split)  # made here once (the samples, a union), not by two workers at a time
+    if progress:
+        minutes = estimate_seconds(todo, profile.base.device, n) / 60
+        logger.info(f"training {len(todo)} of {len(runs)} runs, {n} at a time: about {minutes:.1f} min here "
                     f"(the others are finished in {root})")
-    out = {}
-    for r in runs:
-        start = root / r.start_from if r.start_from else None
-        out[r.name] = train(r.cfg, run_dir=root / r.name, resume=True, progress=progress and r in todo,
-                            start_from=start)
+    bar = tqdm(total=len(todo), desc="runs", unit="run", disable=not progress, dynamic_ncols=True)
+    jobs = [(r, (r.cfg.to_dict(), str(root / r.name), str(root / r.start_from) if r.start_from else None))
+            for r in todo]
+    try:
+        if n == 1:
+            for r, args in jobs:
+                bar.set_postfix_str(r.name)
+                _train_one(*args)
+                bar.update(1)
+        else:
+            _train_parallel(jobs, n, {r.name for r in runs} - {r.name for r in todo}, bar)
+    finally:
+        bar.close()
     return out
+
+
+def _train_parallel(jobs: list, n: int, finished: set[str], bar) -> None:
+    """Run ``jobs`` in ``n`` worker processes, each job once the warm-up it continues is ``finished``."""
+    pending = list(jobs)
+    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+        running: dict = {}
+        while pending or running:
+            for job in list(pending):
+                run, args = job
+                if len(running) < n and (run.start_from is None or run.start_from in finished):
+                    running[pool.submit(_train_one, *args)] = run
+                    pending.remove(job)
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                run = running.pop(future)
+                future.result()  # a worker's error (a diverged run, a bad folder) stops here, with its message
+                finished.add(run.name)
+                bar.set_postfix_str(run.name)
+                bar.update(1)
 
 
 def schedule_text(profile: config.Profile) -> str:

@@ -64,6 +64,7 @@ class TrainConfig:
     d_num_feat: int = 64  # ledig / Radford: 64 -> 512 channels
     d_fc: int = 1024  # ledig: dense 1024
     upsample_skip: str = "none"  # "none" = the paper's network; "bicubic" = VDSR-style global residual
+    icnr: bool = False  # ICNR init of the sub-pixel convolutions (Aitken et al. 2017); the paper: default init
 
     # --- data (paper sec. 4, 4.1)
     train_data: str = "div2k"  # a name in srgan_lib.datasets.DATASETS or a folder of HR images
@@ -155,6 +156,8 @@ class Profile:
         seeds: the seeds every cell runs with (3: seed-to-seed noise is measured; srgan_lib.stats).
         tv_weights: the TV study's weights (0, ref's strength, then decades up to the paper's literal 1).
         study_crop: the crop size of the TV study and of the MSE-only control.
+        workers: runs trained at once on the CPU, each in one thread (0: one per core); on a GPU one.
+        demo_gan_iters: GAN iterations of notebook 04's demonstration of the adversary (0: the grid's).
     """
 
     name: str
@@ -165,6 +168,8 @@ class Profile:
     seeds: tuple[int, ...] = (0, 1, 2)
     tv_weights: tuple[float, ...] = (0.0, 4e-8, 1e-6, 1e-4, 1e-2, 1.0)
     study_crop: int = 88
+    workers: int = 1
+    demo_gan_iters: int = 0
 
     def config(self, scale: int = 4, crop_size: int = 88, use_tv: bool = True, seed: int = 0,
                **overrides) -> TrainConfig:
@@ -215,7 +220,10 @@ _SMOKE = dataclasses.replace(  # seconds per notebook: tiny networks, 3 iteratio
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", "CI smoke test: tiny networks, 3 iterations, two small images", _SMOKE,
                      crop_sizes=(88, 128), seeds=(0, 1), tv_weights=(0.0, 4e-8, 1.0)),
-    "quick": Profile("quick", "CPU laptop: small networks on the embedded sample photographs, minutes", _QUICK),
+    # two single-thread runs at once train 1.4-2.4x faster than one run on two threads (docs/benchmarks.md)
+    # a GAN phase long enough to change the texture, measured: docs/benchmarks.md, "Texture and the GAN phase"
+    "quick": Profile("quick", "CPU laptop: small networks on the embedded sample photographs, minutes", _QUICK,
+                     workers=0, demo_gan_iters=130),
     "paper": Profile("paper", "GPU + DIV2K, as the paper did", _PAPER),
 }
 PROFILE_NAMES = tuple(PROFILES)

@@ -73,6 +73,37 @@ class UpsampleBlock(nn.Module):
         return self.act(self.shuffle(self.conv(x)))
 
 
+def icnr_(conv: nn.Conv2d, factor: int = 2) -> nn.Conv2d:
+    """ICNR initialisation (Aitken et al. 2017, "Checkerboard artifact free sub-pixel convolution"), in place.
+
+    A sub-pixel convolution feeding ``PixelShuffle(factor)`` produces ``factor**2`` output channels per
+    feature; the shuffle puts them at the ``factor x factor`` positions (phases) of each output block.
+    Drawn independently (torch's default), the phases get different kernels and biases, and the
+    upsampled map starts as a checkerboard at the block's period that training must then undo. ICNR
+    draws one kernel per feature (Kaiming-uniform, as torch's default) and gives it, and its bias, to
+    every phase: at initialisation the block equals a convolution followed by nearest-neighbour
+    upsampling, so a constant input gives a constant output.
+
+    Args:
+        conv: a convolution with ``out_channels`` divisible by ``factor**2`` (channel ``c * factor**2 + p``
+            goes to feature ``c``, phase ``p`` of ``PixelShuffle``).
+        factor: the shuffle's upscaling factor.
+
+    Returns:
+        ``conv``, its weight and bias re-initialised.
+    """
+    phases = factor * factor
+    if conv.out_channels % phases:
+        raise ConfigError(f"icnr_: out_channels={conv.out_channels} is not divisible by factor**2={phases}")
+    sub = nn.Conv2d(conv.in_channels, conv.out_channels // phases, conv.kernel_size,
+                    bias=conv.bias is not None).to(conv.weight.device, conv.weight.dtype)  # torch's default init
+    with torch.no_grad():
+        conv.weight.copy_(sub.weight.repeat_interleave(phases, dim=0))
+        if conv.bias is not None:
+            conv.bias.copy_(sub.bias.repeat_interleave(phases, dim=0))
+    return conv
+
+
 def _clamp_straight_through(x: torch.Tensor) -> torch.Tensor:
     """Clamp to [0, 1] in the forward pass; pass the gradient through unchanged.
 
@@ -113,13 +144,15 @@ class Generator(nn.Module):
         num_feat: feature channels (64 in the paper).
         num_block: residual blocks B (16 in the paper).
         upsample_skip: ``"none"`` (the paper's network) or ``"bicubic"``.
+        icnr: initialise the sub-pixel convolutions with :func:`icnr_` (no checkerboard at
+            initialisation); False keeps torch's default initialisation (the paper's network).
 
     Shapes:
         ``lr_img`` N x 3 x h x w in [0, 1] -> N x 3 x (scale*h) x (scale*w) in [0, 1].
     """
 
     def __init__(self, scale: int = 4, num_feat: int = 64, num_block: int = 16,
-                 upsample_skip: str = "none") -> None:
+                 upsample_skip: str = "none", icnr: bool = False) -> None:
         super().__init__()
         if scale not in SUPPORTED_SCALES:
             raise ConfigError(f"Generator(scale={scale}): use one of {SUPPORTED_SCALES}")
@@ -134,6 +167,9 @@ class Generator(nn.Module):
         self.body = nn.Sequential(*[ResidualBlock(num_feat) for _ in range(num_block)])
         self.body_tail = nn.Sequential(nn.Conv2d(num_feat, num_feat, 3, padding=1), nn.BatchNorm2d(num_feat))
         self.upsample = nn.Sequential(*[UpsampleBlock(num_feat) for _ in range(int(math.log2(scale)))])
+        if icnr:
+            for block in self.upsample:
+                icnr_(block.conv, 2)
         self.tail = nn.Conv2d(num_feat, 3, 9, padding=4)
         if upsample_skip == "bicubic":
             nn.init.zeros_(self.tail.weight)

@@ -116,7 +116,7 @@ class Trainer:
         self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=fp16)
         self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=fp16)
         self.memory_format = torch.channels_last if cuda and cfg.channels_last else torch.contiguous_format
-        self.generator = models.Generator(cfg.scale, cfg.num_feat, cfg.num_block, cfg.upsample_skip)
+        self.generator = models.Generator(cfg.scale, cfg.num_feat, cfg.num_block, cfg.upsample_skip, icnr=cfg.icnr)
         self.discriminator = models.Discriminator(cfg.d_num_feat, cfg.d_fc)
         self.loss = losses.GeneratorLoss.from_config(cfg)
         for net in (self.generator, self.discriminator, self.loss):

@@ -162,7 +162,7 @@ class VGGFeatureExtractor(nn.Module):
                        f"{vgg19_weights_path()} (or set TORCH_HOME), or use vgg_weights='random'")
                 if weights == "imagenet":
                     raise DownloadError(msg)
-                (logger.info if failed else logger.warning)(
+                (logger.debug if failed else logger.warning)(
                     "%s. Falling back to RANDOM VGG19 weights (recorded as vgg_weights_used: random): the content "
                     "loss is then not a perceptual loss.", msg if not failed else "VGG19 ImageNet weights unavailable "
                     "(as before)")

@@ -73,6 +73,16 @@ def random_rgb(seed: int, h: int = 40, w: int = 48):
     return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
 
 
+def noise_folder(folder: Path, n: int, h: int, w: int, seed: int) -> Path:
+    """``folder`` (created) holding ``n`` PNGs ``img<i>.png`` of ``h x w`` seeded noise: tiny training or
+    validation sets for the tests that train."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(folder / f"img{i}.png")
+    return folder
+
+
 @pytest.fixture
 def folder(tmp_path) -> Path:
     """Five random RGB PNGs of 40 x 48 pixels (``random_rgb(0..4)``)."""

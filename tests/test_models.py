@@ -159,3 +159,47 @@ def test_frozen_restores_requires_grad():
 def test_generator_rejects_bad_arguments(kwargs):
     with pytest.raises(ConfigError):
         models.Generator(**kwargs)
+
+
+def _phases(out, r):
+    """The r x r sub-pixel phases of ``out`` (N x C x rH x rW), each N x C x H x W."""
+    return [out[..., i::r, j::r] for i in range(r) for j in range(r)]
+
+
+@pytest.mark.parametrize("factor", [2, 3])
+def test_icnr_sub_pixel_conv_has_no_checkerboard_on_a_constant_input(factor):
+    # Aitken et al. 2017: with one kernel and bias per feature shared by all factor**2 phases, a constant
+    # input gives identical phases (conv + nearest-neighbour upsampling). Default init must NOT (the bug
+    # ICNR removes), or the check proves nothing. Tolerance: the phases are computed by the same kernel on
+    # the same input, in float64, so they agree to rounding of a 4*9-term sum (~1e-15), far below 1e-12.
+    torch.manual_seed(0)
+    with torch.no_grad():
+        x = torch.full((1, 4, 6, 7), 0.7, dtype=torch.float64)
+        shuffle = torch.nn.PixelShuffle(factor)
+        conv = torch.nn.Conv2d(4, 4 * factor**2, 3, padding=1).double()
+        plain = _phases(shuffle(conv(x)), factor)
+        assert max((p - plain[0]).abs().max().item() for p in plain) > 1e-3  # default init: a checkerboard
+        models.icnr_(conv, factor)
+        out = shuffle(conv(x))
+        for p in _phases(out, factor):
+            torch.testing.assert_close(p, _phases(out, factor)[0], rtol=0, atol=1e-12)
+        # and the same holds for a random input: the block is conv + nearest-neighbour upsampling
+        y = torch.rand(1, 4, 6, 7, dtype=torch.float64)
+        out = shuffle(conv(y))
+        torch.testing.assert_close(out, F.interpolate(out[..., ::factor, ::factor], scale_factor=factor,
+                                                      mode="nearest"), rtol=0, atol=1e-12)
+
+
+def test_generator_icnr_flag_initialises_every_upsample_block():
+    torch.manual_seed(0)
+    g = models.Generator(4, num_feat=8, num_block=1, icnr=True)
+    x = torch.full((1, 8, 5, 5), 0.3)
+    for block in g.upsample:
+        out = block(x)
+        for p in _phases(out, 2):
+            torch.testing.assert_close(p, out[..., ::2, ::2], rtol=0, atol=1e-6)  # float32 rounding of 72 terms
+        x = out
+    default = models.Generator(4, num_feat=8, num_block=1).upsample[0].conv.weight
+    assert not default[0].equal(default[1])  # without the flag, torch's default init as before
+    with pytest.raises(ConfigError, match="divisible"):
+        models.icnr_(torch.nn.Conv2d(4, 6, 3), 2)

@@ -22,7 +22,7 @@ ALL = NOTEBOOKS + SOLUTIONS
 #: The first line of a cell that only verifies (CI runs it; a student may skip it).
 CHECK_MARK = "# Check (CI)"
 #: Why a notebook may still fail one of the checks below: it is being (re)written (name prefix -> reason).
-PENDING = {"04_": "notebook 04 is being rewritten"}
+PENDING: dict[str, str] = {}
 
 
 def _ids(path: Path) -> str:
@@ -118,7 +118,7 @@ def _is_check(cell) -> bool:
     return cell.cell_type == "code" and cell.source.lstrip().startswith(CHECK_MARK)
 
 
-@pytest.mark.parametrize("path", _pending(NOTEBOOKS, "04_"), ids=_ids)
+@pytest.mark.parametrize("path", _pending(NOTEBOOKS), ids=_ids)
 def test_opens_with_a_profile_box(path):
     from srgan_lib.config import PROFILE_NAMES
 
@@ -204,7 +204,7 @@ def test_the_distance_check_can_fail():
     assert distant_uses(cells) == []
 
 
-@pytest.mark.parametrize("path", _pending(ALL, "04_"), ids=_ids)
+@pytest.mark.parametrize("path", _pending(ALL), ids=_ids)
 def test_cells_use_only_the_setup_cell_and_their_own_section(path):
     hits = distant_uses(_notebook(path).cells)
     assert not hits, f"{path.name}: make the cell self-contained or move the name into the setup cell: {hits}"
@@ -217,7 +217,7 @@ def _asserts(source: str) -> list[int]:
         isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr.startswith("assert_"))]
 
 
-@pytest.mark.parametrize("path", _pending(ALL, "04_"), ids=_ids)
+@pytest.mark.parametrize("path", _pending(ALL), ids=_ids)
 def test_checks_live_in_check_cells(path):
     hits = [i for i, c in enumerate(_notebook(path).cells)
             if c.cell_type == "code" and not _is_check(c) and _asserts(c.source)]
@@ -237,7 +237,7 @@ def _exercise_count(path: Path) -> int:
     return len(re.findall(r"^\d+\. ", tail, flags=re.MULTILINE))
 
 
-@pytest.mark.parametrize("path", _pending(NOTEBOOKS, "04_"), ids=_ids)
+@pytest.mark.parametrize("path", _pending(NOTEBOOKS), ids=_ids)
 def test_every_exercise_has_a_worked_solution(path):
     n = _exercise_count(path)
     solution = NOTEBOOK_DIR / "solutions" / f"{path.name[:2]}_solutions.ipynb"

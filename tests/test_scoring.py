@@ -8,9 +8,9 @@ import dataclasses
 import json
 import os
 
-import numpy as np
 import pytest
 import torch
+from conftest import noise_folder
 
 from srgan_lib import config, datasets, images, models, scoring
 from srgan_lib.checkpoint import save_generator
@@ -26,11 +26,7 @@ def _rows(path) -> list[dict]:
 @pytest.fixture
 def profile(tmp_path):
     """A profile validating on two small images of seeded noise, x4 only."""
-    val = tmp_path / "val"
-    val.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(2):
-        images.save_image(rng.integers(0, 256, (32, 36, 3), dtype=np.uint8), val / f"img{i}.png")
+    val = noise_folder(tmp_path / "val", 2, 32, 36, 0)
     base = dataclasses.replace(config.get_profile("smoke").base, val_data=str(val), val_limit=None, val_max_side=None,
                                device="cpu")
     return config.Profile("smoke", "test", base, scales=(4,), crop_sizes=(16,), seeds=(0,), study_crop=16)

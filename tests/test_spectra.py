@@ -180,3 +180,17 @@ def test_stripes_that_pass_for_texture_are_seen_as_artifacts(set5_dir):
         assert spectra.texture_ratio(sr, _t(hr_y)) == pytest.approx(1.07, abs=0.05)
     assert spectra.artifact_score(striped, _t(hr_y)) > 100
     assert spectra.artifact_score(noisy, _t(hr_y)) < 1.5
+
+
+def test_the_spectrum_cache_never_returns_another_images_spectrum():
+    # _half_power keeps recent results by tensor; an in-place change or a new tensor must not hit
+    from srgan_lib import spectra
+
+    img = torch.rand(1, 3, 40, 48, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    first = spectra.hf_energy(img)
+    assert spectra.hf_energy(img) == first  # a hit: the same pixels
+    img.mul_(0.5)  # in place: the version counter changes, so does the energy (by 1/4)
+    assert spectra.hf_energy(img) == pytest.approx(first / 4, rel=1e-12)
+    other = torch.rand(1, 3, 40, 48, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    assert spectra.hf_energy(other) != pytest.approx(first / 4, rel=1e-3)
+    assert len(spectra._RECENT) <= spectra._RECENT_SIZE

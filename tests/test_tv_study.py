@@ -9,8 +9,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import noise_folder
 
-from srgan_lib import batches, config, data, grid, images, losses, models, tv_study
+from srgan_lib import batches, config, data, grid, losses, models, tv_study
 from srgan_lib.checkpoint import save_generator
 from srgan_lib.evaluate import EvalResult
 from srgan_lib.metrics import METRICS
@@ -18,14 +19,6 @@ from srgan_lib.scoring import Scored
 from srgan_lib.stats import Difference
 
 WEIGHTS = (0.0, grid.DEFAULT_TV_WEIGHT, 1e-4, 1.0)
-
-
-def _write_images(folder, n, h, w, seed):
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        images.save_image(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), folder / f"img{i}.png")
-    return folder
 
 
 def _diff(mean: float, half: float) -> Difference:
@@ -91,7 +84,7 @@ def test_study_results_pair_each_weight_with_weight_zero():
 def tiny_run(tmp_path):
     """A generator of random weights (x4) saved as a run, and the config whose training batches it sees."""
     cfg = dataclasses.replace(config.get_profile("smoke").config(scale=4, crop_size=16, seed=3),
-                              train_data=str(_write_images(tmp_path / "train", 3, 40, 48, 0)), batch_size=2)
+                              train_data=str(noise_folder(tmp_path / "train", 3, 40, 48, 0)), batch_size=2)
     torch.manual_seed(0)
     gen = models.Generator(cfg.scale, cfg.num_feat, cfg.num_block, cfg.upsample_skip)
     with torch.no_grad():
@@ -165,8 +158,8 @@ def test_markdown_and_figure_show_every_weight(tmp_path):
 
 def test_run_study_trains_scores_and_measures_every_scale(tmp_path):
     smoke = config.get_profile("smoke")
-    base = dataclasses.replace(smoke.base, train_data=str(_write_images(tmp_path / "train", 3, 40, 48, 0)),
-                               val_data=str(_write_images(tmp_path / "val", 2, 32, 36, 1)), val_limit=None,
+    base = dataclasses.replace(smoke.base, train_data=str(noise_folder(tmp_path / "train", 3, 40, 48, 0)),
+                               val_data=str(noise_folder(tmp_path / "val", 2, 32, 36, 1)), val_limit=None,
                                val_max_side=None, warmup_iters=1, gan_iters=1, val_images=0, log_every=1,
                                ckpt_every=1, vgg_layer="conv1_2", device="cpu")
     profile = dataclasses.replace(smoke, base=base, scales=(2, 4), crop_sizes=(16,), seeds=(0, 1), study_crop=16,

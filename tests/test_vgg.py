@@ -272,6 +272,6 @@ def test_a_failed_download_is_not_tried_again_for_every_network(server, hub, mon
         second = vgg.VGGFeatureExtractor("conv1_2", weights="auto")
     assert first.weights_used == second.weights_used == "random"
     assert requests == ["/vgg19-dcbb9e9d.pth"]  # one attempt, not two
-    assert sum(r.levelname == "WARNING" for r in caplog.records) == 1
+    assert sum(r.levelname == "WARNING" for r in caplog.records) == 1  # the second network: a debug line
     with pytest.raises(DownloadError, match="HTTP 404"):  # "imagenet" still stops, naming the reason
         vgg.VGGFeatureExtractor("conv1_2", weights="imagenet")
