@@ -16,13 +16,10 @@ control and paired differences (:mod:`srgan_lib.stats`).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import multiprocessing
-import os
 import time
-from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,33 +57,12 @@ def missing(runs: list[grid.Run], root: Path) -> list[grid.Run]:
     return [r for r in runs if not (root / r.name / GENERATOR).is_file()]
 
 
-@contextlib.contextmanager
-def _one_thread(device) -> Iterator[None]:
-    """Torch's CPU work in one thread inside the block (a run's numbers then do not depend on how many runs
-    share the machine); restored after. A GPU run is left as it is."""
-    before = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def workers_for(profile: config.Profile, device) -> int:
-    """How many runs train at once: one on a GPU; on the CPU ``profile.workers`` (0: one per core)."""
-    if distributed.resolve_device(device).type != "cpu":
-        return 1
-    return profile.workers or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                                  else os.cpu_count() or 1)
-
-
 def _seconds_per_step(cfg: config.TrainConfig, phase: str, device) -> float:
     """Seconds of one training step of ``cfg`` in ``phase`` (one thread on a CPU), timed over 2 steps."""
     cfg = grid.mse_only(cfg, 3) if phase == "mse" else dataclasses.replace(cfg, warmup_iters=0)
     dataset = data.TrainDataset(datasets.data_folder(cfg.train_data, "train"), cfg.scale, cfg.crop_size,
                                 resize_method=cfg.resize_method, progress=False)
-    with _one_thread(device):
+    with distributed.one_thread(device):
         trainer = Trainer(cfg, device)
         steps = [batches.make_batch(dataset, k, cfg.batch_size, cfg.seed, device) for k in range(3)]
         trainer.step(*steps[0], 0)
@@ -121,7 +97,7 @@ def estimate_seconds(runs: list[grid.Run], device="auto", workers: int = 1) -> f
 def _train_one(cfg_dict: dict, run_dir: str, start_from: str | None) -> str:
     """One run, in a worker process (or in this one): one thread on a CPU, no progress bar."""
     cfg = config.TrainConfig.from_dict(cfg_dict)
-    with _one_thread(distributed.resolve_device(cfg.device)):
+    with distributed.one_thread(distributed.resolve_device(cfg.device)):
         start = Path(start_from) if start_from else None
         train(cfg, run_dir=Path(run_dir), resume=True, progress=False, start_from=start)
     return run_dir
@@ -131,8 +107,8 @@ def train_runs(profile: config.Profile, seeds: tuple[int, ...] | None = None, ki
                progress: bool = True, workers: int | None = None) -> dict[str, Path]:
     """Train every missing run of ``profile``'s experiments; return ``{run name: folder}``.
 
-    On a CPU several runs train at once (:func:`workers_for`), each in its own process and thread, a run
-    only after the warm-up it continues; every run computes in one thread however many share the machine,
+    On a CPU several runs train at once (:func:`srgan_lib.distributed.cpu_workers`), each in its own
+    process and thread, a run only after the warm-up it continues; every run computes in one thread however many share the machine,
     so its numbers do not depend on ``workers``. The workers are started with ``spawn``: a script that
     calls this with ``workers > 1`` needs the usual ``if __name__ == "__main__":`` guard (the ``srgan``
     command and notebooks need nothing).
@@ -143,7 +119,7 @@ def train_runs(profile: config.Profile, seeds: tuple[int, ...] | None = None, ki
         kinds: which experiments (:data:`srgan_lib.grid.KINDS`; warm-ups come with the runs needing them).
         root: the runs folder (default :func:`srgan_lib.config.runs_dir`).
         progress: a line with the estimate, then a bar over the runs.
-        workers: runs at once (default :func:`workers_for`); 1 trains in this process.
+        workers: runs at once (default :func:`srgan_lib.distributed.cpu_workers`); 1 trains in this process.
     """
     root = runs_root(profile, root)
     runs = grid.plan(profile, seeds, kinds)
@@ -151,7 +127,7 @@ def train_runs(profile: config.Profile, seeds: tuple[int, ...] | None = None, ki
     out = {r.name: root / r.name for r in runs}
     if not todo:
         return out
-    n = workers or workers_for(profile, profile.base.device)
+    n = workers or distributed.cpu_workers(profile.workers, profile.base.device)
     for spec, split in ((profile.base.train_data, "train"), (profile.base.val_data, "val")):
         datasets.data_folder(spec, split)  # made here once (the samples, a union), not by two workers at a time
     if progress:

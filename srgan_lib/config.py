@@ -157,7 +157,7 @@ class Profile:
         tv_weights: the TV study's weights (0, ref's strength, then decades up to the paper's literal 1).
         study_crop: the crop size of the TV study and of the MSE-only control.
         workers: runs trained at once on the CPU, each in one thread (0: one per core); on a GPU one.
-        demo_gan_iters: GAN iterations of notebook 04's demonstration of the adversary (0: the grid's).
+        demo_gan_iters, demo_warmup_iters: iterations of notebook 04's demonstration of the adversary (0: the grid's).
     """
 
     name: str
@@ -170,6 +170,7 @@ class Profile:
     study_crop: int = 88
     workers: int = 1
     demo_gan_iters: int = 0
+    demo_warmup_iters: int = 0
 
     def config(self, scale: int = 4, crop_size: int = 88, use_tv: bool = True, seed: int = 0,
                **overrides) -> TrainConfig:
@@ -198,17 +199,17 @@ _QUICK = dataclasses.replace(
     val_data="set5+set14",  # 19 images: enough for paired comparisons (srgan_lib.stats)
     val_limit=None,
     batch_size=4,  # per unit of compute, batch 4 learned faster than 8 or 16 here (measured, issue 8)
-    # MSE warm-up so that the GAN starts from a generator that beats bicubic; 120 iterations so that the whole
+    # MSE warm-up so that the GAN starts from a generator that beats bicubic; 80 iterations so that the whole
     # experiment (3 seeds x 12 cells, control, TV study: 18 shared warm-ups) fits `make reproduce` (docs/benchmarks.md)
-    warmup_iters=120,
+    warmup_iters=80,
     gan_iters=10,  # a token GAN phase: its iterations cost ~4x a warm-up one (VGG + D); budget above
     lr=1e-4,  # ledig: the GAN phase after SRResNet at 1e-4; at 1e-3 ten fresh-Adam steps cost x2 0.6 dB (measured)
     vgg_layer="conv2_2",  # ledig's VGG22: far cheaper than conv5_4 on a CPU
     vgg_weights="auto",
     log_every=2,
-    val_every=60,
+    val_every=0,  # validated at the end of each run only: the experiments score every run afterwards anyway
     val_images=1,
-    ckpt_every=60,
+    ckpt_every=40,
 )
 
 _SMOKE = dataclasses.replace(  # seconds per notebook: tiny networks, 3 iterations, 2 small validation crops
@@ -223,7 +224,7 @@ PROFILES: dict[str, Profile] = {
     # two single-thread runs at once train 1.4-2.4x faster than one run on two threads (docs/benchmarks.md)
     # a GAN phase long enough to change the texture, measured: docs/benchmarks.md, "Texture and the GAN phase"
     "quick": Profile("quick", "CPU laptop: small networks on the embedded sample photographs, minutes", _QUICK,
-                     workers=0, demo_gan_iters=130),
+                     workers=0, demo_gan_iters=130, demo_warmup_iters=120),
     "paper": Profile("paper", "GPU + DIV2K, as the paper did", _PAPER),
 }
 PROFILE_NAMES = tuple(PROFILES)

@@ -25,8 +25,10 @@ combined batch (tested on the CPU with gloo in ``tests/test_distributed.py``):
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -193,3 +195,24 @@ def resolve_device(name: str) -> torch.device:
     if name not in DEVICES:
         raise ConfigError(f"device={name!r}: use one of {', '.join(DEVICES)}")
     return torch.device(name)
+
+
+@contextlib.contextmanager
+def one_thread(device) -> Iterator[None]:
+    """Torch's CPU work in one thread inside the block (a run's numbers then do not depend on how many runs
+    share the machine); restored after. A GPU run is left as it is."""
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def cpu_workers(workers: int, device) -> int:
+    """How many runs train (or are scored) at once, each in one thread: one on a GPU; on the CPU ``workers``,
+    0 meaning one per core (``srgan_lib.config.Profile.workers``)."""
+    if resolve_device(device).type != "cpu":
+        return 1
+    return workers or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)

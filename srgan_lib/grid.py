@@ -76,7 +76,8 @@ def demo_config(profile: Profile) -> TrainConfig:
     """Notebook 04's demonstration of the adversary: x4, crop ``study_crop``, the first seed, ICNR, and a GAN
     phase of ``profile.demo_gan_iters`` (the grid keeps its short one, which cannot change the texture)."""
     return profile.config(scale=4, crop_size=profile.study_crop, seed=profile.seeds[0], icnr=True,
-                          gan_iters=profile.demo_gan_iters or profile.base.gan_iters)
+                          gan_iters=profile.demo_gan_iters or profile.base.gan_iters,
+                          warmup_iters=profile.demo_warmup_iters or profile.base.warmup_iters)
 
 
 @dataclass(frozen=True)

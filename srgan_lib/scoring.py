@@ -18,8 +18,12 @@ import csv
 import io
 import json
 import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+
+from tqdm.auto import tqdm
 
 from . import config, datasets, distributed
 from .checkpoint import GENERATOR, load_generator
@@ -128,8 +132,32 @@ def _store(run_dir: Path, key: str, result: EvalResult) -> None:
     atomic_write_text(run_dir / SCORES, json.dumps(stored) + "\n")
 
 
+def _score_one(name: str, run_dir: str | None, folder: str, scale: int, protocols: tuple[str, ...],
+               limit: int | None, max_side: int | None, device: str) -> dict:
+    """``{(name, protocol): EvalResult}`` of one run (or bicubic: ``run_dir`` None), in one thread: a worker's job."""
+    dev = distributed.resolve_device(device)
+    with distributed.one_thread(dev):
+        fn = None
+        if run_dir is not None:
+            gen, _ = load_generator(Path(run_dir), device=dev)
+            fn = lambda lr: upscale(gen, lr, tile=config.TILE)  # noqa: E731
+        return evaluate_methods(Path(folder), scale, {name: fn}, protocols, limit=limit, max_side=max_side,
+                                device=dev)
+
+
+def _score_in_workers(jobs: list[tuple], n: int, progress: bool) -> dict:
+    """Every job of :func:`_score_one` in ``n`` worker processes; their results merged."""
+    out: dict = {}
+    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool, \
+            tqdm(total=len(jobs), desc="scoring", unit="run", disable=not progress, dynamic_ncols=True) as bar:
+        for future in as_completed([pool.submit(_score_one, *job) for job in jobs]):
+            out.update(future.result())
+            bar.update(1)
+    return out
+
+
 def score_runs(profile: config.Profile, run_dirs: dict[str, Path], protocols=PROTOCOLS, out_dir=None,
-               device: str = "auto", progress: bool = True) -> list[Scored]:
+               device: str = "auto", progress: bool = True, workers: int | None = None) -> list[Scored]:
     """Score bicubic and every run under each protocol (cached per run); write the CSVs under ``out_dir``.
 
     Args:
@@ -138,7 +166,10 @@ def score_runs(profile: config.Profile, run_dirs: dict[str, Path], protocols=PRO
         protocols: protocols to score with.
         out_dir: where the CSVs go (default ``<results>/eval``).
         device: where generators run (``"auto"``: CUDA when available).
-        progress: a tqdm bar over the images of each scale with runs to score.
+        progress: a tqdm bar over the images of each scale (over the runs with several workers).
+        workers: processes scoring at once, one run each, in one thread (default
+            :func:`srgan_lib.distributed.cpu_workers` of ``profile.workers``); 1 scores in this process, one pass
+            over the images per scale.
 
     Returns:
         list[Scored]: bicubic per scale, then every run, for each protocol.
@@ -156,6 +187,21 @@ def score_runs(profile: config.Profile, run_dirs: dict[str, Path], protocols=PRO
     out_dir = Path(out_dir) if out_dir is not None else config.results_dir(profile.name) / "eval"
     bicubic_cache = _BicubicCache(out_dir / BICUBIC_SCORES, folder)
     scales = sorted({c.scale for c in cfgs.values()} | set(profile.scales))
+    n = workers or distributed.cpu_workers(profile.workers, device)
+    todo = [n_ for n_ in run_dirs if any((n_, p) not in results for p in protocols)]
+    if n > 1 and len(todo) > 1:  # one job per run (and per uncached bicubic scale), several at a time
+        jobs = [(name, str(run_dirs[name]), str(folder), cfgs[name].scale, tuple(protocols), limit, max_side, device)
+                for name in todo]
+        jobs += [("bicubic", None, str(folder), s, tuple(protocols), limit, max_side, device) for s in scales
+                 if not all(bicubic_cache.get(_cache_key(profile, p), s) for p in protocols)]
+        if progress:
+            logger.info(f"scoring {len(todo)} runs on {folder.name}, {n} at a time ({len(protocols)} protocols)")
+        for (name, protocol), res in _score_in_workers(jobs, n, progress).items():
+            if name == "bicubic":
+                bicubic_cache.put(_cache_key(profile, protocol), res.scale, res)
+            else:
+                results[(name, protocol)] = res
+                _store(run_dirs[name], _cache_key(profile, protocol), res)
     for scale in scales:
         todo = [n for n, c in cfgs.items() if c.scale == scale and any((n, p) not in results for p in protocols)]
         cached = {p: bicubic_cache.get(_cache_key(profile, p), scale) for p in protocols}
@@ -168,9 +214,10 @@ def score_runs(profile: config.Profile, run_dirs: dict[str, Path], protocols=PRO
             methods[name] = lambda lr, g=gen: upscale(g, lr, tile=config.TILE)
         if progress and todo:
             logger.info(f"x{scale}: scoring {len(todo)} runs on {folder.name} ({len(protocols)} protocols)")
-        for (name, protocol), res in evaluate_methods(folder, scale, methods, protocols, limit=limit,
-                                                      max_side=max_side, device=dev, progress=progress
-                                                      and bool(todo)).items():
+        with distributed.one_thread(dev):  # as in a worker: the same numbers however many score at once
+            scored_here = evaluate_methods(folder, scale, methods, protocols, limit=limit, max_side=max_side,
+                                           device=dev, progress=progress and bool(todo))
+        for (name, protocol), res in scored_here.items():
             results[(f"bicubic_x{scale}" if name == "bicubic" else name, protocol)] = res
             if name != "bicubic":
                 _store(run_dirs[name], _cache_key(profile, protocol), res)

@@ -175,12 +175,8 @@ def radial_power_spectrum(img) -> tuple[np.ndarray, np.ndarray]:
 def hf_energy(img, cutoff: float = 0.5) -> float:
     """The windowed variance of the luma above ``cutoff`` x Nyquist: ``sum(P[r >= cutoff]) / (H W)``.
 
-    Args:
-        img: see :func:`luma_of` (e.g. ``1 x 3 x H x W`` in ``[0, 1]``).
-        cutoff: normalised radius ``r = 2 rho`` where "high" starts (0: the whole windowed variance).
-
-    Returns:
-        float: luma units squared (0-255 scale), ``>= 0``.
+    ``img``: see :func:`luma_of` (e.g. ``1 x 3 x H x W`` in ``[0, 1]``); ``cutoff``: the normalised radius
+    ``r = 2 rho`` where "high" starts (0: the whole windowed variance). Returns luma units squared (0-255).
     """
     half, w = _half_power(img)
     h = half.shape[0]
@@ -195,9 +191,7 @@ def hf_energy(img, cutoff: float = 0.5) -> float:
 
 def _ratio(a: float, b: float) -> float:
     """``a / b``, with equal values (0 included) giving exactly 1 and ``a > 0 = b`` giving ``inf``."""
-    if a == b:
-        return 1.0
-    return a / b if b > 0 else math.inf
+    return 1.0 if a == b else a / b if b > 0 else math.inf
 
 
 def texture_ratio(sr, hr, cutoff: float = 0.5) -> float:

@@ -196,3 +196,16 @@ def test_bicubic_scores_are_made_again_when_the_images_change(profile, runs, cal
             config.TrainConfig.from_dict(json.loads((d / "config.json").read_text())) for d in runs.values()]})
     finally:
         os.utime(first, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_scores_made_two_at_a_time_equal_scores_made_in_one_pass(profile, runs, tmp_path):
+    # every run is scored in one thread in both ways, with the same kernels in the same order, so the
+    # values agree to the bit (no rounding difference to allow for)
+    one = scoring.score_runs(profile, runs, out_dir=tmp_path / "one", device="cpu", progress=False, workers=1)
+    for d in runs.values():
+        (d / scoring.SCORES).unlink()
+    two = scoring.score_runs(profile, runs, out_dir=tmp_path / "two", device="cpu", progress=False, workers=2)
+    a, b = _by_method(one), _by_method(two)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert (a[key].values, a[key].per_image) == (b[key].values, b[key].per_image), key
