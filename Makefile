@@ -1,6 +1,6 @@
 # srgan-upscaling: two commands on a fresh machine
 #   make test       set up .venv if missing, run pytest and the notebooks under nbval (smoke profile)
-#   make reproduce  set up .venv if missing, run notebooks 01-05 headless (profile: $SRGAN_PROFILE,
+#   make reproduce  set up .venv if missing, train the experiments, run notebooks 01-06 headless (profile: $SRGAN_PROFILE,
 #                   default paper on a CUDA machine, quick otherwise)
 PYTHON ?= python3
 VENV   := .venv

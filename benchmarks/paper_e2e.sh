@@ -17,7 +17,7 @@
 #  2. an explicit DIV2K STAND-IN, in folders named so that every table footnote says it: div2k_standin_train
 #     (the tracked DIV2K image data/DIV2K_samples/DIV2K_train_HR/0004.png + scikit-image's 8 training
 #     photographs) and div2k_standin_val (Set5).
-#  3. `srgan reproduce` of notebooks 01-05 headless under the paper profile, shortened and substituted
+#  3. `srgan reproduce` of notebooks 01-06 headless under the paper profile, shortened and substituted
 #     explicitly through SRGAN_OVERRIDES (gan_iters=E2E_ITERS, E2E_EXTRA=seeds=0, vgg_weights=random,
 #     train_data/val_data = the stand-in), then checks that training ran on CUDA (each run's meta.json
 #     "device"), that both tables and every figure the notebooks save were written, and that every cell ran
@@ -191,7 +191,7 @@ pid_warm=$!
 
 # 3. the notebooks
 NB_OVERRIDES="gan_iters=$E2E_ITERS,$E2E_EXTRA${E2E_EXTRA:+,}$STANDIN_OVERRIDES"
-log "notebooks 01-05: srgan reproduce --profile $profile, SRGAN_OVERRIDES=$NB_OVERRIDES"
+log "notebooks 01-06: srgan reproduce --profile $profile, SRGAN_OVERRIDES=$NB_OVERRIDES"
 SRGAN_OVERRIDES=$NB_OVERRIDES srgan "$(left "$NB_TIMEOUT")" reproduce --profile "$profile"
 nb_rc=$?
 log "srgan reproduce: exit $nb_rc"

@@ -221,7 +221,7 @@ _SMOKE = dataclasses.replace(  # seconds per notebook: tiny networks, 3 iteratio
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", "CI smoke test: tiny networks, 3 iterations, two small images", _SMOKE,
                      crop_sizes=(88, 128), seeds=(0, 1), tv_weights=(0.0, 4e-8, 1.0)),
-    # two single-thread runs at once train 1.4-2.4x faster than one run on two threads (docs/benchmarks.md)
+    # two single-thread runs at once: 1.3x (MSE), 1.5x (GAN) the steps/s of one 2-thread run (benchmarks/workers.py)
     # a GAN phase long enough to change the texture, measured: docs/benchmarks.md, "Texture and the GAN phase"
     "quick": Profile("quick", "CPU laptop: small networks on the embedded sample photographs, minutes", _QUICK,
                      workers=0, demo_gan_iters=130, demo_warmup_iters=120),

@@ -64,6 +64,17 @@ def test_progress_is_logged_cell_by_cell_with_the_kernels_stderr_and_its_bars(no
     assert "without encryption" not in capfd.readouterr().err
 
 
+def test_the_experiments_train_before_the_notebooks_that_use_them(notebooks, monkeypatch):
+    # notebooks 05 and 06 only score and draw what exists: the runs are trained first, in this process
+    _notebook(notebooks / "05_ablation.ipynb", "print('scoring')")
+    trained = []
+    monkeypatch.setattr(reproduce.ablation, "train_runs", lambda profile, progress: trained.append(profile.name))
+    timings = reproduce.reproduce("smoke", ["01"])
+    assert trained == [] and "training" not in timings  # notebook 01 needs no run
+    timings = reproduce.reproduce("smoke", ["05"])
+    assert trained == ["smoke"] and list(timings) == ["training", "05_ablation.ipynb"]
+
+
 def test_a_failing_notebook_stops_the_job_and_keeps_its_executed_copy(notebooks, tmp_path):
     _notebook(notebooks / "01_first.ipynb", "print('before')", "raise ValueError('broken cell')")
     with pytest.raises(Exception, match="broken cell"):
