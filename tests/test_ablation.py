@@ -173,6 +173,7 @@ def test_schedule_text_names_the_profiles_schedule(tiny):
     assert "paper profile: 0 + 1300 at batch 64" in text
 
 
+@pytest.mark.equality
 def test_runs_trained_two_at_a_time_equal_runs_trained_one_by_one(tiny, tmp_path):
     # each run computes in one thread whatever the number of workers, with the same kernels in the same
     # order, so the two ways give the same bits (no rounding difference to allow for); two spawned

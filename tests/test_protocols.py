@@ -54,11 +54,13 @@ def test_paper_protocol_is_more_than_2db_below_standard(set5_results, scale):
 
 
 def test_paper_protocol_psnr_is_that_of_the_mean_mse():
-    rows = [{"mse": 0.01, "psnr": 20.0, "ssim": 0.5}, {"mse": 0.0001, "psnr": 40.0, "ssim": 0.7}]
+    rows = [{"mse": 0.01, "psnr": 20.0, "ssim": 0.5, "texture": 0.2, "artifact": 1.0},
+            {"mse": 0.0001, "psnr": 40.0, "ssim": 0.7, "texture": 0.4, "artifact": 3.0}]
     paper = protocols.aggregate(rows, "paper", 2)
     assert paper["psnr"] == pytest.approx(10 * np.log10(1 / 0.00505))  # not the mean of 20 and 40 dB
     assert paper["ssim"] == pytest.approx(0.6)
-    assert protocols.aggregate(rows, "standard", 2) == pytest.approx({"psnr": 30.0, "ssim": 0.6})
+    assert protocols.aggregate(rows, "standard", 2) == pytest.approx(
+        {"psnr": 30.0, "ssim": 0.6, "texture": 0.3, "artifact": 2.0})  # every other metric: the mean
     assert all(np.isnan(v) for v in protocols.aggregate([], "paper", 2).values())
 
 

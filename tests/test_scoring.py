@@ -198,6 +198,7 @@ def test_bicubic_scores_are_made_again_when_the_images_change(profile, runs, cal
         os.utime(first, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
+@pytest.mark.equality
 def test_scores_made_two_at_a_time_equal_scores_made_in_one_pass(profile, runs, tmp_path):
     # every run is scored in one thread in both ways, with the same kernels in the same order, so the
     # values agree to the bit (no rounding difference to allow for)

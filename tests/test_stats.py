@@ -52,6 +52,7 @@ def test_an_interval_over_images_would_not_be_calibrated():
     assert wrong / 200 > 0.25
 
 
+@pytest.mark.equality
 def test_interval_matches_the_textbook_formula():
     a = np.array([[30.1, 28.0, 25.5], [30.3, 28.1, 25.4], [30.0, 27.9, 25.7]])
     b = a - np.array([[0.10, 0.05, 0.00], [0.20, 0.10, 0.15], [0.05, 0.00, 0.10]])

@@ -256,6 +256,7 @@ def test_checkpoint_of_another_config_is_refused_even_without_config_json(tmp_pa
         train.train(dataclasses.replace(cfg, num_feat=cfg.num_feat * 2), run, progress=False)
 
 
+@pytest.mark.equality
 def test_a_run_continuing_a_shared_warmup_is_the_run_from_scratch(reference, env):
     # srgan_lib.grid trains the MSE warm-up once per (scale, crop, seed) and continues it for every TV
     # setting; the continued run must be the run trained from scratch, to the bit (same process,
