@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import config, datasets, distributed
+from . import config, datasets, distributed, runlog
 from .checkpoint import GENERATOR, load_generator
 from .evaluate import EvalResult, evaluate_methods
 from .fileio import atomic_write_text
@@ -71,9 +71,9 @@ def read_meta(run_dir) -> dict:
         return {}
 
 
-def _cache_key(profile: config.Profile, protocol: str) -> str:
-    folder, limit, max_side = validation_set(profile)
-    return f"{folder.name}|{protocol}|limit={limit}|max_side={max_side}|{','.join(METRICS)}"
+def _cache_keys(folder: Path, limit, max_side, protocols) -> dict[str, str]:
+    """The key of a protocol's scores in the caches: validation set, protocol and metrics."""
+    return {p: f"{folder.name}|{p}|limit={limit}|max_side={max_side}|{','.join(METRICS)}" for p in protocols}
 
 
 def _signature(run_dir: Path) -> list[int]:
@@ -175,13 +175,13 @@ def score_runs(profile: config.Profile, run_dirs: dict[str, Path], protocols=PRO
         list[Scored]: bicubic per scale, then every run, for each protocol.
     """
     dev = distributed.resolve_device(device)
-    cfgs = {name: config.TrainConfig.from_dict(json.loads((d / "config.json").read_text(encoding="utf-8")))
-            for name, d in run_dirs.items()}
+    cfgs = {name: runlog.read_config(d) for name, d in run_dirs.items()}
     folder, limit, max_side = validation_set(profile)
+    keys = _cache_keys(folder, limit, max_side, protocols)
     results: dict[tuple[str, str], EvalResult] = {}
     for name, d in run_dirs.items():
         for protocol in protocols:
-            hit = _cached(d, _cache_key(profile, protocol))
+            hit = _cached(d, keys[protocol])
             if hit is not None:
                 results[(name, protocol)] = hit
     out_dir = Path(out_dir) if out_dir is not None else config.results_dir(profile.name) / "eval"
@@ -193,18 +193,18 @@ def score_runs(profile: config.Profile, run_dirs: dict[str, Path], protocols=PRO
         jobs = [(name, str(run_dirs[name]), str(folder), cfgs[name].scale, tuple(protocols), limit, max_side, device)
                 for name in todo]
         jobs += [("bicubic", None, str(folder), s, tuple(protocols), limit, max_side, device) for s in scales
-                 if not all(bicubic_cache.get(_cache_key(profile, p), s) for p in protocols)]
+                 if not all(bicubic_cache.get(keys[p], s) for p in protocols)]
         if progress:
             logger.info(f"scoring {len(todo)} runs on {folder.name}, {n} at a time ({len(protocols)} protocols)")
         for (name, protocol), res in _score_in_workers(jobs, n, progress).items():
             if name == "bicubic":
-                bicubic_cache.put(_cache_key(profile, protocol), res.scale, res)
+                bicubic_cache.put(keys[protocol], res.scale, res)
             else:
                 results[(name, protocol)] = res
-                _store(run_dirs[name], _cache_key(profile, protocol), res)
+                _store(run_dirs[name], keys[protocol], res)
     for scale in scales:
         todo = [n for n, c in cfgs.items() if c.scale == scale and any((n, p) not in results for p in protocols)]
-        cached = {p: bicubic_cache.get(_cache_key(profile, p), scale) for p in protocols}
+        cached = {p: bicubic_cache.get(keys[p], scale) for p in protocols}
         if not todo and all(cached.values()):  # nothing to score at this scale
             results.update({(f"bicubic_x{scale}", p): res for p, res in cached.items()})
             continue
@@ -220,9 +220,9 @@ def score_runs(profile: config.Profile, run_dirs: dict[str, Path], protocols=PRO
         for (name, protocol), res in scored_here.items():
             results[(f"bicubic_x{scale}" if name == "bicubic" else name, protocol)] = res
             if name != "bicubic":
-                _store(run_dirs[name], _cache_key(profile, protocol), res)
+                _store(run_dirs[name], keys[protocol], res)
             else:
-                bicubic_cache.put(_cache_key(profile, protocol), scale, res)
+                bicubic_cache.put(keys[protocol], scale, res)
     scored = []
     for protocol in protocols:
         scored += [Scored(protocol, "bicubic", s, results[(f"bicubic_x{s}", protocol)]) for s in scales]

@@ -76,6 +76,15 @@ class Difference:
         return (f"{self.mean:+.{digits}f}{unit} [{self.low:+.{digits}f}, {self.high:+.{digits}f}]")
 
 
+def seeds_by_images(by_seed: dict, metric: str) -> np.ndarray:
+    """The ``seeds x images`` array :func:`paired_difference` takes, from ``{seed: result}`` (seeds sorted).
+
+    A result needs ``per_image``: one dict per image holding ``metric`` (e.g. an
+    :class:`srgan_lib.evaluate.EvalResult`); every result must list the same images in the same order.
+    """
+    return np.array([[img[metric] for img in by_seed[s].per_image] for s in sorted(by_seed)], dtype=np.float64)
+
+
 def t_interval(values, level: float = LEVEL) -> tuple[float, float, float]:
     """``(mean, low, high)``: the t-interval of the mean of ``values`` (n >= 2; float64).
 

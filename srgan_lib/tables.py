@@ -33,7 +33,7 @@ from .fileio import atomic_write_text
 from .metrics import METRICS
 from .paper import PAPER_METRICS, PAPER_TABLES, TABLE_FILES, paper_value, row_label
 from .protocols import PROTOCOL_TEXT
-from .stats import Difference, method_text, paired_difference
+from .stats import Difference, method_text, paired_difference, seeds_by_images
 
 
 @dataclass
@@ -60,11 +60,6 @@ class Table:
     @property
     def title(self) -> str:
         return f"{TABLE_FILES.get(self.scale, ('Table',))[0]}: x{self.scale} upsampling, protocol `{self.protocol}`"
-
-
-def _matrix(by_seed: dict, metric: str) -> np.ndarray:
-    """``seeds x images`` per-image values (seeds in sorted order)."""
-    return np.array([[img[metric] for img in by_seed[s].per_image] for s in sorted(by_seed)], dtype=np.float64)
 
 
 def _by_seed(results) -> dict:
@@ -96,9 +91,9 @@ def _difference(label: str, a: dict, b: dict, paper_a=None, paper_b=None) -> dic
         return None
     row = {"label": label}
     for m in METRICS:
-        mat_a = _matrix({s: a[s] for s in seeds}, m)
-        mat_b = np.broadcast_to(_matrix({0: b[None]}, m), mat_a.shape) if None in b else \
-            _matrix({s: b[s] for s in seeds}, m)
+        mat_a = seeds_by_images({s: a[s] for s in seeds}, m)
+        mat_b = np.broadcast_to(seeds_by_images({0: b[None]}, m), mat_a.shape) if None in b else \
+            seeds_by_images({s: b[s] for s in seeds}, m)
         row[f"diff_{m}"] = paired_difference(mat_a, mat_b)
         pa, pb = paper_value(paper_a, m), paper_value(paper_b, m)
         row[f"paper_{m}"] = pa - pb if (pa is not None and pb is not None) else None

@@ -28,7 +28,7 @@ from .fileio import atomic_write_text
 from .losses import tv_loss
 from .metrics import METRICS
 from .scoring import Scored, score_runs
-from .stats import Difference, method_text, paired_difference
+from .stats import Difference, method_text, paired_difference, seeds_by_images
 
 #: Relative precision (unit roundoff) of the formats training may use: a gradient term smaller than this
 #: fraction of the sum it is added to is rounded away.
@@ -65,14 +65,10 @@ def study_results(profile: config.Profile, scored: list[Scored], protocol: str =
             names = [grid.run_name(grid.tv_config(profile, scale, seed, weight)) for seed in seeds]
             res = {seed: by_name[n] for seed, n in zip(seeds, names)}
             values = {m: [float(res[s].values[m]) for s in seeds] for m in METRICS}
-            diffs = None if weight == 0 else {m: paired_difference(_per_image(res, m), _per_image(zero, m))
+            diffs = None if weight == 0 else {m: paired_difference(seeds_by_images(res, m), seeds_by_images(zero, m))
                                               for m in METRICS}
             out.append(WeightResult(scale, weight, values, diffs, names))
     return out
-
-
-def _per_image(by_seed: dict, metric: str) -> np.ndarray:
-    return np.array([[img[metric] for img in by_seed[s].per_image] for s in sorted(by_seed)], dtype=np.float64)
 
 
 def smallest_distinguishable(results: list[WeightResult], scale: int, metric: str = "psnr") -> float | None:
