@@ -158,6 +158,8 @@ class Profile:
         study_crop: the crop size of the TV study and of the MSE-only control.
         workers: runs trained at once on the CPU, each in one thread (0: one per core); on a GPU one.
         demo_gan_iters, demo_warmup_iters: iterations of notebook 04's demonstration of the adversary (0: the grid's).
+        train_download: ``(dataset, its folder in the data root)``: once installed (``srgan reproduce`` tries),
+            :func:`get_profile` trains on it, not on ``base.train_data`` (:func:`srgan_lib.reproduce.choose_train_data`).
     """
 
     name: str
@@ -171,6 +173,7 @@ class Profile:
     workers: int = 1
     demo_gan_iters: int = 0
     demo_warmup_iters: int = 0
+    train_download: tuple[str, ...] = ()
 
     def config(self, scale: int = 4, crop_size: int = 88, use_tv: bool = True, seed: int = 0,
                **overrides) -> TrainConfig:
@@ -224,7 +227,8 @@ PROFILES: dict[str, Profile] = {
     # two single-thread runs at once: 1.3x (MSE), 1.5x (GAN) the steps/s of one 2-thread run (benchmarks/workers.py)
     # a GAN phase long enough to change the texture, measured: docs/benchmarks.md, "Texture and the GAN phase"
     "quick": Profile("quick", "CPU laptop: small networks on the embedded sample photographs, minutes", _QUICK,
-                     workers=0, demo_gan_iters=130, demo_warmup_iters=120),
+                     workers=0, demo_gan_iters=130, demo_warmup_iters=120,
+                     train_download=("bsds200", "BSDS200")),  # BSDS300's 200 training images, when installed
     "paper": Profile("paper", "GPU + DIV2K, as the paper did", _PAPER),
 }
 PROFILE_NAMES = tuple(PROFILES)
@@ -240,8 +244,19 @@ def default_profile_name() -> str:
     return "paper" if torch.cuda.is_available() else "quick"
 
 
+def data_root() -> Path:
+    """Folder of downloaded and generated data (``$SRGAN_DATA`` or ``<repo>/data``)."""
+    return Path(os.environ.get("SRGAN_DATA", PROJECT_ROOT / "data"))
+
+
+#: The file :mod:`srgan_lib.download` writes into a folder once every image is in place.
+INSTALLED_MARKER = ".complete"
+
+
 def get_profile(name: str | None = None) -> Profile:
     """The profile called ``name`` (default: :func:`default_profile_name`), with ``$SRGAN_OVERRIDES`` applied.
+
+    A profile with a larger training set (``Profile.train_download``) trains on it once it is installed.
 
     Raises:
         ConfigError: for an unknown name or a bad override (see :func:`srgan_lib.overrides.apply_overrides`).
@@ -249,7 +264,10 @@ def get_profile(name: str | None = None) -> Profile:
     name = (name or default_profile_name()).strip().lower()
     if name not in PROFILES:
         raise ConfigError(f"unknown profile {name!r} (from SRGAN_PROFILE or --profile): use one of {PROFILE_NAMES}")
-    return apply_overrides(PROFILES[name], os.environ.get("SRGAN_OVERRIDES", ""))
+    profile = PROFILES[name]
+    if profile.train_download and (data_root() / profile.train_download[1] / INSTALLED_MARKER).is_file():
+        profile = dataclasses.replace(profile, base=dataclasses.replace(profile.base, train_data=profile.train_download[0]))
+    return apply_overrides(profile, os.environ.get("SRGAN_OVERRIDES", ""))
 
 
 def runs_dir(profile: str) -> Path:

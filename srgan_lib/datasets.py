@@ -28,18 +28,13 @@ from pathlib import Path
 from typing import Callable
 
 from . import samples
-from .config import PROJECT_ROOT
+from .config import PROJECT_ROOT, data_root
 from .errors import ConfigError, DataError, DownloadError
 
 SPLITS = ("train", "val")
 SOURCES = ("download", "samples", "tracked", "union")
 #: The image files an installer moves and ``srgan download`` counts.
 ARCHIVE_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-
-
-def data_root() -> Path:
-    """Folder of downloaded and generated data (``$SRGAN_DATA`` or ``<repo>/data``)."""
-    return Path(os.environ.get("SRGAN_DATA", PROJECT_ROOT / "data"))
 
 
 def install_folder(raw: Path, staging: Path, name: str) -> None:
@@ -52,18 +47,24 @@ def install_folder(raw: Path, staging: Path, name: str) -> None:
             os.replace(p, staging / p.name)
 
 
-def install_bsds100(raw: Path, staging: Path, name: str) -> None:
-    """Move the test images listed in BSDS300's ``iids_test.txt`` into ``staging``."""
-    lists = sorted(raw.rglob("iids_test.txt"))
+#: BSDS300's splits as installed: folder -> (the archive's id list, its image subfolder). The literature's
+#: "BSD100" is the test split; the 200 training images are the quick profile's larger training set.
+BSDS300_SPLITS = {"BSDS100": ("iids_test.txt", "test"), "BSDS200": ("iids_train.txt", "train")}
+
+
+def install_bsds300(raw: Path, staging: Path, name: str) -> None:
+    """Move the images of one BSDS300 split (``name`` a key of :data:`BSDS300_SPLITS`) into ``staging``."""
+    listing, sub = BSDS300_SPLITS[name]
+    lists = sorted(raw.rglob(listing))
     if not lists:
-        raise DownloadError("the BSDS300 archive holds no iids_test.txt: is it the right archive?")
+        raise DownloadError(f"the BSDS300 archive holds no {listing}: is it the right archive?")
     base = lists[0].parent
     ids = lists[0].read_text().split()
     staging.mkdir()
     for iid in ids:
-        src = base / "images" / "test" / f"{iid}.jpg"
+        src = base / "images" / sub / f"{iid}.jpg"
         if not src.is_file():
-            raise DownloadError(f"the BSDS300 archive lacks {src.relative_to(raw)} listed in iids_test.txt")
+            raise DownloadError(f"the BSDS300 archive lacks {src.relative_to(raw)} listed in {listing}")
         os.replace(src, staging / src.name)
 
 
@@ -129,6 +130,13 @@ class Dataset:
 
 
 _DIV2K = "https://data.vision.ee.ethz.ch/cvl/DIV2K/"
+# One archive, both splits: `srgan download bsds100` or `bsds200` fetches it once and installs both folders.
+# Its checksum comes from one public project only: a mismatch is reported clearly.
+_BSDS300 = tuple(Archive("BSDS300-images.tgz",
+                         "https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/bsds/BSDS300-images.tgz",
+                         "a5f7d0e49fe135c75518a3543ced24470156fd69305ae77845dff2a5138652b4", None,
+                         folder, count, install_bsds300, "one public project's recorded checksum")
+                 for folder, count in (("BSDS100", 100), ("BSDS200", 200)))
 _TFDS = "TensorFlow Datasets' recorded checksums"
 
 #: Every dataset the package knows, by name (see ``docs/references.md`` for the archives).
@@ -144,15 +152,11 @@ DATASETS: dict[str, Dataset] = {
                     "20dd31fd84d777bc1cf5d6b7654a3f569c0aec74458ae094122ad1d0489900fc", 448_993_893,
                     "DIV2K/DIV2K_valid_HR", 100, install_folder, _TFDS),
         )),
-    "bsds100": Dataset(
-        "BSDS100", "download", description="BSDS100: the 100 test images of BSDS300 (the paper's figure, ~22 MB)",
-        archives=(
-            # The checksum comes from one public project only: a mismatch is reported clearly.
-            Archive("BSDS300-images.tgz",
-                    "https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/bsds/BSDS300-images.tgz",
-                    "a5f7d0e49fe135c75518a3543ced24470156fd69305ae77845dff2a5138652b4", None,
-                    "BSDS100", 100, install_bsds100, "one public project's recorded checksum"),
-        )),
+    "bsds100": Dataset("BSDS100", "download", archives=_BSDS300,
+                       description="BSDS100: the 100 test images of BSDS300 (the paper's figure; with bsds200, ~22 MB)"),
+    "bsds200": Dataset("BSDS200", "download", archives=_BSDS300[::-1],
+                       description="BSDS200: the 200 training images of BSDS300 (the quick profile trains on them "
+                                   "when `make reproduce` can download them; with bsds100)"),
     "samples": Dataset("samples", "samples", train="train", val="val",
                        description="scikit-image's sample photographs, no download (quick and smoke profiles)"),
     "set5": Dataset("Set5", "tracked", train="HR", val="HR", description="Set5: 5 benchmark images, in the repository"),

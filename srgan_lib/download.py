@@ -3,9 +3,9 @@
 The archives (address, size, SHA-256, installer) are those of the registry
 :data:`srgan_lib.datasets.DATASETS`: ``srgan download div2k`` installs DIV2K's
 800 training and 100 validation HR images as ``<data>/DIV2K/DIV2K_train_HR`` and
-``<data>/DIV2K/DIV2K_valid_HR``; ``srgan download bsds100`` installs the 100
-BSDS300 test images listed in its ``iids_test.txt`` ("BSD100") as
-``<data>/BSDS100``. ``<data>`` is :func:`srgan_lib.datasets.data_root` unless
+``<data>/DIV2K/DIV2K_valid_HR``; ``srgan download bsds100`` (or ``bsds200``) fetches
+BSDS300 once and installs its 100 test images listed in ``iids_test.txt`` ("BSD100") as
+``<data>/BSDS100`` and its 200 training images (``iids_train.txt``) as ``<data>/BSDS200``. ``<data>`` is :func:`srgan_lib.datasets.data_root` unless
 ``root`` is given.
 
 What the standard library and tqdm do not give, and this module (with
@@ -42,13 +42,14 @@ import urllib.parse
 from pathlib import Path
 
 from .datasets import ARCHIVE_IMAGE_SUFFIXES, DATASETS, Archive, data_root, downloadable
+from .config import INSTALLED_MARKER
 from .errors import DownloadError
 from .fetch import fetch, safe_extract, sha256sum
 from .fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
-MARKER = ".complete"
+MARKER = INSTALLED_MARKER
 
 
 def _count_images(folder: Path) -> int:
@@ -174,7 +175,8 @@ def download(dataset, root=None, archives=(), mirror: str | None = None, retries
                             "pass --root (or set SRGAN_DATA) to a writable folder") from None
     sources = _match_sources(parts, archives)
     done = []
-    for archive in parts:
+    verified: set[Path] = set()
+    for i, archive in enumerate(parts):
         target = root / archive.target
         if is_complete(target):
             logger.info(f"{name}: {target} already present ({_count_images(target)} images); nothing to do")
@@ -193,7 +195,8 @@ def download(dataset, root=None, archives=(), mirror: str | None = None, retries
         if src is not None and urllib.parse.urlparse(src).scheme not in ("http", "https", "ftp", "file"):
             path = Path(src).expanduser()
             logger.info(f"{name}: verifying {path}")
-            verify(path, archive, progress, move_bad=False)  # the user's file: never renamed
+            if path not in verified:
+                verify(path, archive, progress, move_bad=False)  # the user's file: never renamed
             owned = False
         else:
             url = src or (mirror.rstrip("/") + "/" + archive.filename if mirror else archive.url)
@@ -204,12 +207,14 @@ def download(dataset, root=None, archives=(), mirror: str | None = None, retries
                 part = path.with_name(path.name + ".part")
                 fetch(url, part, archive.size, retries, progress, backoff=backoff)
                 os.replace(part, path)
-            verify(path, archive, progress, move_bad=True)
+            if path not in verified:
+                verify(path, archive, progress, move_bad=True)
             owned = True
+        verified.add(path)
         logger.info(f"{name}: extracting {path.name} into {target}")
         _install(archive, path, root, progress)
-        if owned and not keep_archive:
-            path.unlink()
+        if owned and not keep_archive and all(a.filename != archive.filename for a in parts[i + 1:]):
+            path.unlink()  # after the last folder it installs (BSDS300's archive installs two)
         logger.info(f"{name}: {target} ready ({archive.count} images)")
         done.append(target)
     return done

@@ -22,9 +22,10 @@ comparison is paired (:mod:`srgan_lib.stats`).
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 
-from .config import Profile, TrainConfig
+from .config import PROFILES, Profile, TrainConfig
 
 KINDS = ("warmup", "grid", "control", "tv_study")  #: the kinds of run, in training order
 DEFAULT_TV_WEIGHT = TrainConfig.tv_weight  #: runs at another TV weight carry it in their name
@@ -34,12 +35,15 @@ def run_name(cfg: TrainConfig) -> str:
     """The run's folder name, BasicSR style.
 
     ``srgan_x4_c88_tv1_s0`` (a grid cell), ``srgan_x4_c88_tv1_w0.01_s0`` (a TV weight other
-    than the default), ``srresnet_x4_c88_it210_s0`` (pixel MSE only, ``gan_iters == 0``).
+    than the default), ``srresnet_x4_c88_it210_s0`` (pixel MSE only, ``gan_iters == 0``),
+    ``srgan_x4_c88_tv1_s0_bsds200`` (trained on a dataset other than its profile's, by name).
     """
+    default = PROFILES[cfg.profile].base.train_data if cfg.profile in PROFILES else cfg.train_data
+    data = f"_{cfg.train_data}" if cfg.train_data != default and re.fullmatch(r"[\w+-]+", cfg.train_data) else ""
     if cfg.gan_iters == 0:
-        return f"srresnet_x{cfg.scale}_c{cfg.crop_size}_it{cfg.warmup_iters}_s{cfg.seed}"
+        return f"srresnet_x{cfg.scale}_c{cfg.crop_size}_it{cfg.warmup_iters}_s{cfg.seed}{data}"
     weight = f"_w{cfg.tv_weight:g}" if cfg.use_tv and cfg.tv_weight != DEFAULT_TV_WEIGHT else ""
-    return f"srgan_x{cfg.scale}_c{cfg.crop_size}_tv{int(cfg.use_tv)}{weight}_s{cfg.seed}"
+    return f"srgan_x{cfg.scale}_c{cfg.crop_size}_tv{int(cfg.use_tv)}{weight}_s{cfg.seed}{data}"
 
 
 def ablation_grid(profile: Profile, seeds: tuple[int, ...] | None = None) -> list[TrainConfig]:

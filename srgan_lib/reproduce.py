@@ -16,13 +16,14 @@ from __future__ import annotations
 import html
 import logging
 import os
+import re
 import shlex
 import tempfile
 import time
 from pathlib import Path
 
-from . import ablation, config, grid
-from .errors import ConfigError
+from . import ablation, config, download, grid
+from .errors import ConfigError, DownloadError
 from .fileio import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -158,16 +159,41 @@ def run_notebook(path: Path, out_dir: Path, timeout: int | None = None) -> float
 TRAINING_NOTEBOOKS = ("05", "06")
 
 
+def choose_train_data(profile: config.Profile) -> config.Profile:
+    """``profile`` on its larger training set (``profile.train_download``) if that is installed or can be
+    downloaded now; else ``profile`` as it is, and one warning line saying so.
+
+    The quick profile's larger set is BSDS300's 200 training images (``bsds200``, ~22 MB with the 100 test
+    images), tried once by :func:`srgan_lib.download.download` without retries (offline, the attempt fails
+    at once). Once installed, :func:`srgan_lib.config.get_profile` trains on it in every process (the
+    notebooks' kernels too); the footnotes name the training data and the runs' names carry it
+    (:func:`srgan_lib.grid.run_name`), so runs on either set never mix. A ``train_data`` in
+    ``$SRGAN_OVERRIDES`` wins (``train_data=samples`` never downloads).
+    """
+    name = profile.train_download[0] if profile.train_download else None
+    if name is None or profile.base.train_data == name or re.search(r"(^|,)\s*train_data\s*=",
+                                                                     os.environ.get("SRGAN_OVERRIDES", "")):
+        return profile  # none, already on it, or chosen by SRGAN_OVERRIDES
+    try:
+        download.download(name, retries=0)
+    except DownloadError as exc:
+        logger.warning(f"training on `{profile.base.train_data}`, not `{name}` (`srgan download {name}` "
+                       f"installs it for later runs): {exc}")
+        return profile
+    return config.get_profile(profile.name)
+
+
 def reproduce(profile_name: str | None = None, only: list[str] | None = None) -> dict:
     """Train the experiments' runs, then run the numbered notebooks for ``profile_name``.
 
-    Every run of the ablation, the MSE-only control and the TV study
+    The training data are chosen first (:func:`choose_train_data`: the quick profile trains on BSDS300's
+    200 training images when it can download them). Every run of the ablation, the MSE-only control and the TV study
     (:func:`srgan_lib.grid.plan`) is trained first, in this process, with progress
     bars and an estimate of the time beforehand; the notebooks then find them
     finished and only score and draw (each within minutes). Returns
     ``{step: seconds}`` (``"training"`` and one entry per notebook).
     """
-    profile = config.get_profile(profile_name)
+    profile = choose_train_data(config.get_profile(profile_name))
     os.environ["SRGAN_PROFILE"] = profile.name  # inherited by every kernel
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep: see the Makefile
     out = config.results_dir(profile.name)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
+import socket
+import tarfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +28,16 @@ def benchmark_path(*parts: str) -> Path:
     if not path.exists():
         pytest.fail(f"{path} is missing: it is tracked in the repository (data/README.md); restore it with git")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_data_root(tmp_path_factory):
+    """Downloaded and generated data go to a fresh folder for the session: a BSDS200 installed in ``data/``
+    (which the quick profile then trains on) or caches there must not change what the tests see."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SRGAN_DATA", str(tmp_path_factory.mktemp("srgan_data")))
+    yield
+    patch.undo()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -100,3 +115,101 @@ def data_root(tmp_path, monkeypatch) -> Path:
     root.mkdir()
     monkeypatch.setenv("SRGAN_DATA", str(root))
     return root
+
+
+def _jpg_bytes(seed: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.full((8, 8, 3), seed, np.uint8)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def bsds_tgz():
+    """A BSDS300-images.tgz look-alike: 3 test ids listed in iids_test.txt, 2 train ids in iids_train.txt,
+    1 unlisted test image."""
+    members = {"BSDS300/iids_test.txt": b"3096\n8023\n12084\n", "BSDS300/iids_train.txt": b"2092\n8049\n"}
+    for iid in (3096, 8023, 12084, 99999):
+        members[f"BSDS300/images/test/{iid}.jpg"] = _jpg_bytes(iid % 250)
+    for iid in (2092, 8049):
+        members[f"BSDS300/images/train/{iid}.jpg"] = _jpg_bytes(iid % 250)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue(), members
+
+
+class FileServer:
+    """A threaded HTTP server on 127.0.0.1 serving ``files`` (path -> bytes) with Range support.
+
+    ``drops``: how many responses are cut after ``drop_after`` body bytes (the
+    connection is shut down). ``ignore_range``: answer 200 with the whole file.
+    ``requests`` records ``(path, Range header)`` of every request.
+    """
+
+    def __init__(self, files, drops=0, drop_after=10_000, ignore_range=False):
+        self.files, self.drops, self.drop_after, self.ignore_range = dict(files), drops, drop_after, ignore_range
+        self.requests = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server API
+                rng = self.headers.get("Range")
+                outer.requests.append((self.path, rng))
+                data = outer.files.get(self.path.lstrip("/"))
+                if data is None:
+                    self.send_error(404, "Not Found")
+                    return
+                start = 0
+                if rng and not outer.ignore_range:
+                    start = int(rng.split("=")[1].split("-")[0])
+                    if start >= len(data):
+                        self.send_response(416)
+                        self.send_header("Content-Range", f"bytes */{len(data)}")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                body = data[start:]
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if outer.drops > 0:
+                    outer.drops -= 1
+                    self.wfile.write(body[: outer.drop_after])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)  # the client sees the connection drop
+                    return
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def serve():
+    servers = []
+
+    def start(files, **kw):
+        servers.append(FileServer(files, **kw))
+        return servers[-1]
+
+    yield start
+    for s in servers:
+        s.close()

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from srgan_lib import config
+from srgan_lib import config, datasets, download
 from srgan_lib.errors import ConfigError
 
 
@@ -145,3 +145,9 @@ def test_a_bad_override_is_a_one_line_error_naming_it(monkeypatch, spec, named):
         config.get_profile("smoke")
     message = str(info.value)
     assert message.startswith("SRGAN_OVERRIDES") and named in message and "\n" not in message
+
+
+def test_the_quick_profiles_larger_training_set_is_a_registry_dataset():
+    name, folder = config.get_profile("quick").train_download
+    assert datasets.DATASETS[name].path("train") == config.data_root() / folder
+    assert download.MARKER == config.INSTALLED_MARKER

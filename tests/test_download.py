@@ -1,4 +1,4 @@
-"""srgan_lib.download against a real HTTP server on 127.0.0.1 (no test touches the internet).
+"""srgan_lib.download against a real HTTP server on 127.0.0.1 (``conftest.FileServer``; no test touches the internet).
 
 The server supports Range requests; variants drop the connection part-way
 through a file or ignore Range. The archives are small zips/tgzs made here,
@@ -10,11 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import socket
-import tarfile
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -31,12 +27,6 @@ def _png_bytes(seed: int, side: int = 48) -> bytes:
     return buf.getvalue()
 
 
-def _jpg_bytes(seed: int) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(np.full((8, 8, 3), seed, np.uint8)).save(buf, format="JPEG")
-    return buf.getvalue()
-
-
 @pytest.fixture(scope="module")
 def div2k_zip():
     """A DIV2K_train_HR.zip look-alike: DIV2K_train_HR/000{1,2,3}.png; returns (bytes, {name: png})."""
@@ -46,97 +36,6 @@ def div2k_zip():
         for name, data in images.items():
             zf.writestr(f"DIV2K_train_HR/{name}", data)
     return buf.getvalue(), images
-
-
-@pytest.fixture(scope="module")
-def bsds_tgz():
-    """A BSDS300-images.tgz look-alike: 3 test ids listed in iids_test.txt, 2 train images, 1 unlisted test image."""
-    members = {"BSDS300/iids_test.txt": b"3096\n8023\n12084\n"}
-    for iid in (3096, 8023, 12084, 99999):
-        members[f"BSDS300/images/test/{iid}.jpg"] = _jpg_bytes(iid % 250)
-    for iid in (2092, 8049):
-        members[f"BSDS300/images/train/{iid}.jpg"] = _jpg_bytes(iid % 250)
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue(), members
-
-
-class FileServer:
-    """A threaded HTTP server on 127.0.0.1 serving ``files`` (path -> bytes) with Range support.
-
-    ``drops``: how many responses are cut after ``drop_after`` body bytes (the
-    connection is shut down). ``ignore_range``: answer 200 with the whole file.
-    ``requests`` records ``(path, Range header)`` of every request.
-    """
-
-    def __init__(self, files, drops=0, drop_after=10_000, ignore_range=False):
-        self.files, self.drops, self.drop_after, self.ignore_range = dict(files), drops, drop_after, ignore_range
-        self.requests = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server API
-                rng = self.headers.get("Range")
-                outer.requests.append((self.path, rng))
-                data = outer.files.get(self.path.lstrip("/"))
-                if data is None:
-                    self.send_error(404, "Not Found")
-                    return
-                start = 0
-                if rng and not outer.ignore_range:
-                    start = int(rng.split("=")[1].split("-")[0])
-                    if start >= len(data):
-                        self.send_response(416)
-                        self.send_header("Content-Range", f"bytes */{len(data)}")
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                else:
-                    self.send_response(200)
-                body = data[start:]
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if outer.drops > 0:
-                    outer.drops -= 1
-                    self.wfile.write(body[: outer.drop_after])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    self.connection.shutdown(socket.SHUT_RDWR)  # the client sees the connection drop
-                    return
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def serve():
-    servers = []
-
-    def start(files, **kw):
-        servers.append(FileServer(files, **kw))
-        return servers[-1]
-
-    yield start
-    for s in servers:
-        s.close()
 
 
 def _div2k_archive(server, data, **changes):
@@ -284,15 +183,23 @@ def test_existing_folder_without_marker(tmp_path, serve, div2k_zip):
     _assert_installed(target, images)
 
 
-def test_bsds100_selects_the_listed_test_images(tmp_path, serve, bsds_tgz, monkeypatch):
+@pytest.mark.parametrize("name", ["bsds100", "bsds200"])
+def test_bsds300_installs_both_splits_from_one_fetch(tmp_path, serve, bsds_tgz, monkeypatch, name):
     data, members = bsds_tgz
     server = serve({"BSDS300-images.tgz": data})
-    real = datasets.DATASETS["bsds100"].archives[0]
-    _only_archive(monkeypatch, "bsds100", dataclasses.replace(
-        real, url=server.url("BSDS300-images.tgz"), sha256=hashlib.sha256(data).hexdigest(), count=3))
-    [target] = download.download("bsds100", root=tmp_path, **_quiet())
-    assert target == tmp_path / "BSDS100"
-    _assert_installed(target, {f"{i}.jpg": members[f"BSDS300/images/test/{i}.jpg"] for i in (3096, 8023, 12084)})
+    counts = {"BSDS100": 3, "BSDS200": 2}
+    entries = tuple(dataclasses.replace(a, url=server.url("BSDS300-images.tgz"), sha256=hashlib.sha256(data).hexdigest(),
+                                        count=counts[a.target]) for a in datasets.DATASETS[name].archives)
+    monkeypatch.setitem(datasets.DATASETS, name, dataclasses.replace(datasets.DATASETS[name], archives=entries))
+    done = download.download(name, root=tmp_path, **_quiet())
+    assert done[0] == tmp_path / datasets.DATASETS[name].folder  # its own split first
+    assert sorted(done) == [tmp_path / "BSDS100", tmp_path / "BSDS200"]
+    assert len(server.requests) == 1  # one archive, fetched once, kept until its last folder was installed
+    assert not (tmp_path / "downloads" / "BSDS300-images.tgz").exists()  # then deleted
+    _assert_installed(tmp_path / "BSDS100", {f"{i}.jpg": members[f"BSDS300/images/test/{i}.jpg"]
+                                             for i in (3096, 8023, 12084)})  # the unlisted 99999 left out
+    _assert_installed(tmp_path / "BSDS200", {f"{i}.jpg": members[f"BSDS300/images/train/{i}.jpg"] for i in (2092, 8049)})
+    assert download.download(name, root=tmp_path, **_quiet()) == done and len(server.requests) == 1
 
 
 def test_archive_fetched_by_other_means(tmp_path, serve, div2k_zip):
@@ -362,10 +269,10 @@ def test_cli_download_and_one_line_errors(tmp_path, serve, bsds_tgz, monkeypatch
 
 def test_only_registry_datasets_with_archives_are_downloaded(tmp_path):
     with pytest.raises(DownloadError, match=r"^set5 needs no download \(Set5: .*\): use it by name; "
-                                            r"`srgan download` fetches div2k, bsds100"):
+                                            r"`srgan download` fetches div2k, bsds100, bsds200"):
         download.download("set5", root=tmp_path)
     with pytest.raises(DownloadError, match=r"^samples needs no download"):
         download.download("samples", root=tmp_path)
-    with pytest.raises(DownloadError, match=r"^unknown dataset 'div2K': use one of div2k, bsds100$"):
+    with pytest.raises(DownloadError, match=r"^unknown dataset 'div2K': use one of div2k, bsds100, bsds200$"):
         download.download("div2K", root=tmp_path)
     assert list(tmp_path.iterdir()) == []  # nothing was created for them

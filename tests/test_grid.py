@@ -23,6 +23,12 @@ def test_run_names_spell_out_the_config():
     quick = config.get_profile("quick").config(scale=4, crop_size=88, seed=2, warmup_iters=200, gan_iters=10)
     assert grid.run_name(grid.control_config(quick)) == "srresnet_x4_c88_it210_s2"
     assert grid.run_name(grid.warmup_config(quick)) == "srresnet_x4_c88_it200_s2"
+    # training data other than the profile's, by name, are in the name (runs on two sets never mix); a folder is not
+    bsds = dataclasses.replace(quick, train_data="bsds200")
+    assert grid.run_name(bsds) == "srgan_x4_c88_tv1_s2_bsds200"
+    assert grid.run_name(grid.warmup_config(bsds)) == "srresnet_x4_c88_it200_s2_bsds200"
+    assert grid.run_name(dataclasses.replace(quick, train_data="/data/standin")) == "srgan_x4_c88_tv1_s2"
+    assert grid.run_name(config.get_profile("paper").config(train_data="div2k")) == "srgan_x4_c88_tv1_s0"
 
 
 def test_mse_only_configs_read_no_gan_field():

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import os
 import re
 import shlex
 
 import nbformat
 import pytest
 
-from srgan_lib import cli, config, grid, reproduce
+from srgan_lib import cli, config, datasets, grid, reproduce
 from srgan_lib.errors import ConfigError
 
 
@@ -96,3 +99,54 @@ def test_job_lines_are_srgan_train_commands_for_every_grid_cell():
         args = parser.parse_args(argv[1:])  # what the job array will run parses as a valid command
         assert (args.profile, args.scale, args.crop, args.seed, not args.no_tv) == (
             "quick", cfg.scale, cfg.crop_size, cfg.seed, cfg.use_tv)
+
+
+@pytest.fixture
+def bsds200_at(monkeypatch, tmp_path):
+    """Point ``bsds200``'s archives at ``url`` (a look-alike tgz, checksum ``sha256``) and the data root at tmp."""
+    monkeypatch.setenv("SRGAN_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("SRGAN_OVERRIDES", "")
+
+    def point(url, sha256):
+        entries = tuple(dataclasses.replace(a, url=url, sha256=sha256, count={"BSDS100": 3, "BSDS200": 2}[a.target])
+                        for a in datasets.DATASETS["bsds200"].archives)
+        monkeypatch.setitem(datasets.DATASETS, "bsds200", dataclasses.replace(datasets.DATASETS["bsds200"],
+                                                                               archives=entries))
+    return point
+
+
+def test_quick_trains_on_bsds200_when_it_can_download_it(bsds200_at, serve, bsds_tgz, tmp_path):
+    data, _ = bsds_tgz
+    server = serve({"BSDS300-images.tgz": data})
+    bsds200_at(server.url("BSDS300-images.tgz"), hashlib.sha256(data).hexdigest())
+    profile = reproduce.choose_train_data(config.get_profile("quick"))
+    assert profile.base.train_data == "bsds200" and os.environ["SRGAN_OVERRIDES"] == ""
+    assert datasets.data_folder("bsds200") == tmp_path / "data" / "BSDS200"
+    assert grid.run_name(profile.config()) == "srgan_x4_c88_tv1_s0_bsds200"
+    # installed, it is every process's choice (a notebook's kernel calls get_profile), with no second fetch
+    assert config.get_profile("quick").base.train_data == "bsds200"
+    assert reproduce.choose_train_data(config.get_profile("quick")) == config.get_profile("quick")
+    assert reproduce.choose_train_data(config.get_profile("smoke")).base.train_data == "samples"  # smoke: none
+    assert len(server.requests) == 1
+    # an explicit choice still wins
+    os.environ["SRGAN_OVERRIDES"] = "train_data=samples"  # (restored by the fixture's monkeypatch)
+    assert config.get_profile("quick").base.train_data == "samples"
+
+
+def test_offline_quick_says_it_keeps_the_samples(bsds200_at, serve, caplog):
+    server = serve({})  # every request: 404, as an unreachable host fails at once
+    bsds200_at(server.url("BSDS300-images.tgz"), "0" * 64)
+    with caplog.at_level("WARNING"):
+        profile = reproduce.choose_train_data(config.get_profile("quick"))
+    assert profile.base.train_data == "samples" and config.get_profile("quick").base.train_data == "samples"
+    [line] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert line.startswith("training on `samples`, not `bsds200` (`srgan download bsds200` installs it for later runs): ") and "404" in line and "\n" not in line
+    assert len(server.requests) == 1  # no retries
+
+
+def test_an_explicit_train_data_wins_without_a_download(bsds200_at, serve, monkeypatch):
+    server = serve({})
+    bsds200_at(server.url("BSDS300-images.tgz"), "0" * 64)
+    monkeypatch.setenv("SRGAN_OVERRIDES", "seeds=0,train_data=samples")
+    assert reproduce.choose_train_data(config.get_profile("quick")).base.train_data == "samples"
+    assert server.requests == []
