@@ -226,7 +226,8 @@ PROFILES: dict[str, Profile] = {
                      crop_sizes=(88, 128), seeds=(0, 1), tv_weights=(0.0, 4e-8, 1.0)),
     # two single-thread runs at once: 1.3x (MSE), 1.5x (GAN) the steps/s of one 2-thread run (benchmarks/workers.py)
     # a GAN phase long enough to change the texture, measured: docs/benchmarks.md, "Texture and the GAN phase"
-    "quick": Profile("quick", "CPU laptop: small networks on the embedded sample photographs, minutes", _QUICK,
+    "quick": Profile("quick", "CPU laptop: small networks on real photographs (BSDS200 once downloaded, else the "
+                              "embedded samples), minutes", _QUICK,
                      workers=0, demo_gan_iters=130, demo_warmup_iters=120,
                      train_download=("bsds200", "BSDS200")),  # BSDS300's 200 training images, when installed
     "paper": Profile("paper", "GPU + DIV2K, as the paper did", _PAPER),
