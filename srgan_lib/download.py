@@ -41,8 +41,8 @@ import tempfile
 import urllib.parse
 from pathlib import Path
 
-from .datasets import ARCHIVE_IMAGE_SUFFIXES, DATASETS, Archive, data_root, downloadable
 from .config import INSTALLED_MARKER
+from .datasets import ARCHIVE_IMAGE_SUFFIXES, DATASETS, Archive, data_root, downloadable
 from .errors import DownloadError
 from .fetch import fetch, safe_extract, sha256sum
 from .fileio import atomic_write_text
@@ -194,10 +194,7 @@ def download(dataset, root=None, archives=(), mirror: str | None = None, retries
         src = sources.get(archive.filename)
         if src is not None and urllib.parse.urlparse(src).scheme not in ("http", "https", "ftp", "file"):
             path = Path(src).expanduser()
-            logger.info(f"{name}: verifying {path}")
-            if path not in verified:
-                verify(path, archive, progress, move_bad=False)  # the user's file: never renamed
-            owned = False
+            owned = False  # the user's file: never renamed or deleted
         else:
             url = src or (mirror.rstrip("/") + "/" + archive.filename if mirror else archive.url)
             path = root / "downloads" / archive.filename
@@ -207,10 +204,12 @@ def download(dataset, root=None, archives=(), mirror: str | None = None, retries
                 part = path.with_name(path.name + ".part")
                 fetch(url, part, archive.size, retries, progress, backoff=backoff)
                 os.replace(part, path)
-            if path not in verified:
-                verify(path, archive, progress, move_bad=True)
             owned = True
-        verified.add(path)
+        if path not in verified:  # one archive may install several folders (BSDS300): checked once
+            if not owned:
+                logger.info(f"{name}: verifying {path}")
+            verify(path, archive, progress, move_bad=owned)
+            verified.add(path)
         logger.info(f"{name}: extracting {path.name} into {target}")
         _install(archive, path, root, progress)
         if owned and not keep_archive and all(a.filename != archive.filename for a in parts[i + 1:]):

@@ -52,12 +52,17 @@ def plot_spectra(images: dict, ax=None, cutoff: float = CUTOFF):
         ax.loglog(freqs, power, lw=1.2, label=label)
     ax.axvline(cutoff, color="gray", ls="--", lw=0.8)
     ax.text(cutoff, 0.02, f" {cutoff:g} x Nyquist", transform=ax.get_xaxis_transform(), fontsize=7, color="gray")
-    ax.set_xlabel("spatial frequency (1 = Nyquist)")
-    ax.set_ylabel("power of the luma (0-255 scale)²")
-    ax.set_title("radially averaged power spectrum", fontsize=10)
+    _label(ax, "spatial frequency (1 = Nyquist)", "power of the luma (0-255 scale)²", "radially averaged power spectrum")
+    return fig
+
+
+def _label(ax, xlabel: str, ylabel: str, title: str) -> None:
+    """Axis labels, a small title, a light grid and the legend: the same for every plot here."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
-    return fig
 
 
 def _mean_std(value) -> tuple[float, float]:
@@ -88,11 +93,7 @@ def plot_perception_distortion(points: dict, ax=None):
         ax.annotate(method, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
     ax.axvline(1.0, color="gray", ls="--", lw=0.8, label="as much detail as HR")
     ax.set_xscale("log")
-    ax.set_xlabel("texture ratio (high-frequency energy / HR's)")
-    ax.set_ylabel("PSNR (dB)")
-    ax.set_title("perception-distortion", fontsize=10)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
+    _label(ax, "texture ratio (high-frequency energy / HR's)", "PSNR (dB)", "perception-distortion")
     return fig
 
 
